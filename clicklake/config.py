@@ -1,0 +1,117 @@
+"""Settings: every location, credential and policy knob comes from flags or the environment.
+
+One function (`Settings.from_env`) decides the environment; storage follows from the URIs, so the
+same job code runs on a laptop with the embedded S3 server and on a cluster against real S3.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to set it."""
+
+
+def repo_root() -> Path | None:
+    """The checkout this package runs from, if any (an installed wheel has none)."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").is_file() else None
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How to reach S3. With no endpoint, AWS defaults (real S3, instance credentials) apply."""
+
+    endpoint: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_env(cls) -> "S3Settings":
+        return cls(
+            endpoint=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None,
+            access_key=os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw: str
+    lake: str
+    visitor_hash_key: str
+    default_site: str = "www.example.com"
+    session_timeout_min: int = 30
+    session_max_hours: int = 24
+    late_days: int = 3
+    tag_match_window_s: int = 10
+    s3: S3Settings = field(default_factory=S3Settings)
+
+    @classmethod
+    def from_env(cls, raw: str | None = None, lake: str | None = None) -> "Settings":
+        raw = raw or os.environ.get("CLICKLAKE_RAW")
+        lake = lake or os.environ.get("CLICKLAKE_LAKE")
+        missing = [name for name, value in (("CLICKLAKE_RAW (or --raw)", raw), ("CLICKLAKE_LAKE (or --lake)", lake)) if not value]
+        key = os.environ.get("CLICKLAKE_VISITOR_HASH_KEY")
+        if not key:
+            missing.append("CLICKLAKE_VISITOR_HASH_KEY (secret key of the visitor hash; keep it stable)")
+        if missing:
+            raise ConfigError("missing settings: " + ", ".join(missing) + ". See README 'Configuration'.")
+        settings = cls(
+            raw=normalize_uri(raw),
+            lake=normalize_uri(lake),
+            visitor_hash_key=key,
+            default_site=os.environ.get("CLICKLAKE_DEFAULT_SITE", "www.example.com"),
+            session_timeout_min=_env_int("CLICKLAKE_SESSION_TIMEOUT_MIN", 30),
+            session_max_hours=_env_int("CLICKLAKE_SESSION_MAX_HOURS", 24),
+            late_days=_env_int("CLICKLAKE_LATE_DAYS", 3),
+            tag_match_window_s=_env_int("CLICKLAKE_TAG_MATCH_WINDOW_S", 10),
+            s3=S3Settings.from_env(),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.session_timeout_min <= 0:
+            raise ConfigError("CLICKLAKE_SESSION_TIMEOUT_MIN must be positive")
+        if self.session_max_hours <= 0 or self.session_max_hours > 24:
+            raise ConfigError("CLICKLAKE_SESSION_MAX_HOURS must be between 1 and 24: sessions may span one midnight only")
+        if self.late_days < 0:
+            raise ConfigError("CLICKLAKE_LATE_DAYS must be zero or more")
+
+    def with_locations(self, raw: str | None = None, lake: str | None = None) -> "Settings":
+        return replace(self, raw=normalize_uri(raw) if raw else self.raw, lake=normalize_uri(lake) if lake else self.lake)
+
+
+def normalize_uri(uri: str) -> str:
+    """Local paths become absolute; s3:// and s3a:// stay as given (without a trailing slash)."""
+    uri = uri.rstrip("/")
+    if "://" in uri:
+        return uri
+    return str(Path(uri).expanduser().resolve())
+
+
+def spark_uri(uri: str) -> str:
+    """Spark reaches S3 through S3A; users and boto3 speak s3://."""
+    if uri.startswith("s3://"):
+        return "s3a://" + uri[len("s3://"):]
+    return uri
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith(("s3://", "s3a://"))

@@ -1,0 +1,55 @@
+"""The landing zone (SPEC 1): which raw files belong to a delivery date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from clicklake.config import spark_uri
+
+WEBLOG_SUFFIXES = (".log", ".log.gz", ".log.bz2", ".gz", ".bz2", ".txt")
+EVENT_SUFFIXES = (".ndjson", ".ndjson.gz", ".json", ".json.gz", ".jsonl", ".jsonl.gz")
+
+
+class MissingLandingFiles(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class LandingFiles:
+    weblogs: tuple[str, ...]
+    events: tuple[str, ...]
+    ignored: tuple[str, ...]
+
+
+def weblog_prefix(raw: str, day: dt.date) -> str:
+    return f"{raw}/weblogs/dt={day.isoformat()}"
+
+
+def events_prefix(raw: str, day: dt.date) -> str:
+    return f"{raw}/events/dt={day.isoformat()}"
+
+
+def _glob(spark, pattern: str) -> list[tuple[str, int]]:
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(spark_uri(pattern))
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    statuses = fs.globStatus(path)
+    if statuses is None:
+        return []
+    return sorted((s.getPath().toString(), s.getLen()) for s in statuses if s.isFile())
+
+
+def list_landing_files(spark, raw: str, day: dt.date) -> LandingFiles:
+    """Files delivered for `day`. Raises MissingLandingFiles when there are none at all."""
+    weblogs, events, ignored = [], [], []
+    for path, _size in _glob(spark, weblog_prefix(raw, day) + "/*/*"):
+        (weblogs if path.endswith(WEBLOG_SUFFIXES) else ignored).append(path)
+    for path, _size in _glob(spark, events_prefix(raw, day) + "/*"):
+        (events if path.endswith(EVENT_SUFFIXES) else ignored).append(path)
+    if not weblogs and not events:
+        raise MissingLandingFiles(
+            f"no landing files for {day}: expected {weblog_prefix(raw, day)}/<host>/<name>.log[.gz|.bz2] "
+            f"and/or {events_prefix(raw, day)}/<name>.ndjson[.gz]"
+        )
+    return LandingFiles(tuple(weblogs), tuple(events), tuple(ignored))

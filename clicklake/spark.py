@@ -1,0 +1,144 @@
+"""The SparkSession: Delta Lake, S3A and settings that suit both a laptop and a cluster.
+
+Jars come from Maven Central through Spark's Ivy into an ignored cache folder of the checkout. The
+first session resolves them (`spark.jars.packages`) and writes the list of resolved files; later
+sessions pass those files directly (`spark.jars`) and start without touching the network.
+When spark-submit or a cluster already provides the jars, set CLICKLAKE_SPARK_JARS=provided.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from clicklake.config import S3Settings, repo_root
+
+# Delta's artifact carries the Spark version; hadoop-aws must equal the hadoop client inside pyspark.
+SPARK_PACKAGES = (
+    "io.delta:delta-spark_4.1_2.13:4.4.0",
+    "org.apache.hadoop:hadoop-aws:3.4.2",
+)
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get("CLICKLAKE_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    root = repo_root()
+    return (root / ".cache") if root else Path.home() / ".cache" / "clicklake"
+
+
+def _jar_manifest() -> Path:
+    # First line: the coordinates it was resolved for, so a version bump resolves again.
+    return cache_dir() / "ivy" / "resolved-jars.txt"
+
+
+def _cached_jars() -> list[str] | None:
+    manifest = _jar_manifest()
+    if not manifest.is_file():
+        return None
+    lines = manifest.read_text().split("\n")
+    if lines[0] != ",".join(SPARK_PACKAGES):
+        return None
+    jars = [j for j in lines[1:] if j]
+    if not jars or not all(Path(j).is_file() for j in jars):
+        return None
+    return jars
+
+
+def _record_jars(spark) -> None:
+    jars = [j.removeprefix("file://").removeprefix("file:") for j in spark.conf.get("spark.jars", "").split(",") if j]
+    if jars:
+        _jar_manifest().write_text("\n".join([",".join(SPARK_PACKAGES), *jars]) + "\n")
+
+
+def s3a_options(s3: S3Settings) -> dict[str, str]:
+    """Hadoop S3A settings for a custom endpoint; with none, S3A's AWS defaults apply."""
+    opts = {
+        "fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "fs.s3a.endpoint.region": s3.region,
+        # Delta commits rename nothing on S3, but S3A's magic committer is not needed either.
+        "fs.s3a.committer.name": "file",
+    }
+    if s3.endpoint:
+        opts.update(
+            {
+                "fs.s3a.endpoint": s3.endpoint,
+                "fs.s3a.path.style.access": "true",
+                "fs.s3a.connection.ssl.enabled": str(s3.endpoint.startswith("https")).lower(),
+                # SeaweedFS and some other S3 servers do not return the ETag/version S3A checks.
+                "fs.s3a.change.detection.mode": "none",
+            }
+        )
+    if s3.access_key and s3.secret_key:
+        opts.update(
+            {
+                "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+                "fs.s3a.access.key": s3.access_key,
+                "fs.s3a.secret.key": s3.secret_key,
+            }
+        )
+    return opts
+
+
+def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None):
+    """Return the active session, or build one configured for clicklake."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+
+    s3 = s3 or S3Settings.from_env()
+    # Python workers (the user-agent pandas_udf) must run the interpreter that has clicklake.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    # "provided" leaves the master to spark-submit (cluster runs); the default is this machine.
+    master = os.environ.get("CLICKLAKE_SPARK_MASTER", "local[2]")
+    if master != "provided":
+        builder = builder.master(master)
+
+    jar_mode = os.environ.get("CLICKLAKE_SPARK_JARS", "auto")
+    cached = _cached_jars() if jar_mode == "auto" else None
+    if jar_mode == "provided":
+        pass
+    elif cached:
+        builder = builder.config("spark.jars", ",".join(cached))
+    else:
+        ivy = cache_dir() / "ivy"
+        ivy.mkdir(parents=True, exist_ok=True)
+        builder = builder.config("spark.jars.packages", ",".join(SPARK_PACKAGES)).config("spark.jars.ivy", str(ivy))
+
+    conf = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        # Every timestamp in the lake is UTC; parsing honours the offset written in each line.
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": os.environ.get("CLICKLAKE_DRIVER_MEMORY", "3g"),
+        "spark.sql.shuffle.partitions": os.environ.get("CLICKLAKE_SHUFFLE_PARTITIONS", "8"),
+        "spark.ui.enabled": os.environ.get("CLICKLAKE_SPARK_UI", "false"),
+        "spark.ui.showConsoleProgress": "false",
+        # Delta rebuilds table state with this many tasks; the default of 50 is for clusters.
+        "spark.databricks.delta.snapshotPartitions": os.environ.get("CLICKLAKE_DELTA_SNAPSHOT_PARTITIONS", "4"),
+        "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
+        "spark.sql.warehouse.dir": str(cache_dir() / "spark-warehouse"),
+        "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(cache_dir() / "derby"),
+    }
+    if master.startswith("local"):
+        # Keep the driver off the network; a cluster driver must be reachable by its executors.
+        conf.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    for key, value in s3a_options(s3).items():
+        builder = builder.config("spark.hadoop." + key, value)
+
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("CLICKLAKE_SPARK_LOG_LEVEL", "ERROR"))
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    if jar_mode == "auto" and not cached:
+        _record_jars(spark)
+    return spark

@@ -1,0 +1,88 @@
+"""Small object-store access for files outside Spark (generator output, truth, sensors): a local
+folder or an s3:// prefix on any S3-compatible server, through boto3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clicklake.config import S3Settings, is_s3
+
+
+def s3_client(s3: S3Settings | None = None):
+    import boto3
+    from botocore.config import Config
+
+    s3 = s3 or S3Settings.from_env()
+    kwargs = {"region_name": s3.region}
+    if s3.endpoint:
+        kwargs["endpoint_url"] = s3.endpoint
+        kwargs["config"] = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"})
+    if s3.access_key and s3.secret_key:
+        kwargs["aws_access_key_id"] = s3.access_key
+        kwargs["aws_secret_access_key"] = s3.secret_key
+    return boto3.client("s3", **kwargs)
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    rest = uri.split("://", 1)[1]
+    bucket, _, prefix = rest.partition("/")
+    return bucket, prefix.strip("/")
+
+
+class LocalLocation:
+    def __init__(self, root: str):
+        self.root = Path(root)
+
+    def put(self, relative: str, data: bytes) -> None:
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+
+    def get(self, relative: str) -> bytes:
+        return (self.root / relative).read_bytes()
+
+    def list(self, relative: str = "") -> list[str]:
+        base = self.root / relative
+        if not base.exists():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+
+
+class S3Location:
+    def __init__(self, uri: str, s3: S3Settings | None = None):
+        self.bucket, self.prefix = split_s3(uri)
+        self.client = s3_client(s3)
+
+    def _key(self, relative: str) -> str:
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    def put(self, relative: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(relative), Body=data)
+
+    def get(self, relative: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(relative))["Body"].read()
+
+    def list(self, relative: str = "") -> list[str]:
+        keys = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        start = self._key(relative)
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                keys.append(key[len(self.prefix) + 1:] if self.prefix else key)
+        return sorted(keys)
+
+
+def open_location(uri: str, s3: S3Settings | None = None):
+    return S3Location(uri, s3) if is_s3(uri) else LocalLocation(uri)
+
+
+def ensure_bucket(uri: str, s3: S3Settings | None = None) -> None:
+    """Create the bucket of an s3:// URI when it does not exist yet."""
+    client = s3_client(s3)
+    bucket, _ = split_s3(uri)
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        client.create_bucket(Bucket=bucket)

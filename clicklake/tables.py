@@ -1,0 +1,102 @@
+"""The lake's tables: one name (`layer.table`) per table, defined once in schemas/<name>.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+
+_SIMPLE_TYPES = {
+    "string": T.StringType(), "date": T.DateType(), "timestamp": T.TimestampType(), "bigint": T.LongType(),
+    "int": T.IntegerType(), "double": T.DoubleType(), "boolean": T.BooleanType(),
+}
+
+
+def spark_type(name: str) -> T.DataType:
+    """The Spark type of a schemas/ type name (parsed here: no JVM needed)."""
+    if name in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[name]
+    if name.startswith("map<") and name.endswith(">"):
+        key, value = name[4:-1].split(",", 1)
+        return T.MapType(spark_type(key.strip()), spark_type(value.strip()))
+    raise ValueError(f"unsupported column type {name!r} in schemas/")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    partition_by: str
+    description: str
+    columns: tuple[dict, ...]
+
+    @property
+    def layer(self) -> str:
+        return self.name.split(".")[0]
+
+    @property
+    def short_name(self) -> str:
+        return self.name.split(".")[1]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c["name"] for c in self.columns]
+
+    @property
+    def schema(self) -> T.StructType:
+        return T.StructType(
+            [
+                T.StructField(c["name"], spark_type(c["type"]), c["nullable"], {"comment": c["comment"]})
+                for c in self.columns
+            ]
+        )
+
+    def path(self, lake: str) -> str:
+        return f"{lake}/{self.layer}/{self.short_name}"
+
+    def staging_path(self, lake: str, run_date) -> str:
+        return f"{lake}/_staging/run_date={run_date.isoformat()}/{self.layer}/{self.short_name}"
+
+
+@lru_cache(maxsize=None)
+def all_tables() -> dict[str, Table]:
+    tables = {}
+    for entry in resources.files("clicklake.schemas").iterdir():
+        if entry.name.endswith(".json") and entry.name.count(".") == 2:
+            spec = json.loads(entry.read_text())
+            tables[spec["name"]] = Table(spec["name"], spec["partition_by"], spec["description"], tuple(spec["columns"]))
+    return tables
+
+
+def table(name: str) -> Table:
+    try:
+        return all_tables()[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(all_tables()))}") from None
+
+
+def layer_tables(layer: str) -> list[Table]:
+    return [t for t in all_tables().values() if t.layer == layer]
+
+
+class SchemaMismatch(ValueError):
+    pass
+
+
+def conform(df: DataFrame, name: str) -> DataFrame:
+    """Select the table's columns in order, cast to its types and attach its column comments.
+
+    A missing column is a programming error and raises; extra columns are dropped.
+    """
+    spec = table(name)
+    missing = [c for c in spec.column_names if c not in df.columns]
+    if missing:
+        raise SchemaMismatch(f"{name}: transform output lacks columns {missing}")
+    return df.select(
+        [F.col(f.name).cast(f.dataType).alias(f.name, metadata=f.metadata) for f in spec.schema.fields]
+    )

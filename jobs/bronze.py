@@ -1,0 +1,107 @@
+"""Bronze: every raw access-log line and tag-event line of a delivery date, with file lineage.
+
+Reads  <raw>/weblogs/dt=D/<host>/*  and  <raw>/events/dt=D/*
+Writes bronze.weblog_lines and bronze.tag_events, partition dt=D (staged, then published by the gate).
+
+Run one date by hand (what the Airflow task `bronze` runs):
+    clicklake run --date 2026-11-28 --layer bronze --raw s3://clicklake/raw --lake s3://clicklake/lake
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from clicklake import lake
+from clicklake.config import Settings
+from clicklake.landing import list_landing_files
+
+TABLES = ("bronze.weblog_lines", "bronze.tag_events")
+
+
+# ---- pure transforms -------------------------------------------------------------------------
+
+def number_lines(raw: DataFrame) -> DataFrame:
+    """Line numbers per file from the read order (`read_order` increases along each file)."""
+    first = F.min("read_order").over(Window.partitionBy("source_file"))
+    return raw.withColumn("line_number", F.col("read_order") - first + 1).drop("read_order")
+
+
+def weblog_lines(raw: DataFrame, day: dt.date) -> DataFrame:
+    """raw: value, source_file, ingest_time, read_order -> bronze.weblog_lines rows."""
+    return (
+        number_lines(raw)
+        .withColumn("dt", lake.lit_date(day))
+        .withColumn("host", F.regexp_extract("source_file", r"/weblogs/dt=[^/]+/([^/]+)/[^/]+$", 1))
+        .withColumnRenamed("value", "line")
+    )
+
+
+def tag_event_lines(raw: DataFrame, day: dt.date) -> DataFrame:
+    """raw: value, source_file, ingest_time, read_order -> bronze.tag_events rows."""
+    return number_lines(raw).withColumn("dt", lake.lit_date(day)).withColumnRenamed("value", "raw_event")
+
+
+# ---- I/O -------------------------------------------------------------------------------------
+
+def read_lines(spark: SparkSession, files: tuple[str, ...]) -> DataFrame | None:
+    """Text lines of the files with lineage; None when there are no files.
+
+    A file is never split across tasks (gzip cannot be anyway), so the read order within a task
+    is the line order of the file and monotonically_increasing_id numbers lines correctly.
+    """
+    if not files:
+        return None
+    return (
+        spark.read.text(list(files))
+        .select(
+            "value",
+            F.col("_metadata.file_path").alias("source_file"),
+            F.col("_metadata.file_modification_time").alias("ingest_time"),
+            F.monotonically_increasing_id().alias("read_order"),
+        )
+    )
+
+
+class _WholeFiles:
+    """Keep each file in one task while the bronze read runs (plain and bzip2 files would split)."""
+
+    KEY = "spark.sql.files.maxPartitionBytes"
+
+    def __init__(self, spark: SparkSession):
+        self.spark = spark
+
+    def __enter__(self):
+        self.previous = self.spark.conf.get(self.KEY)
+        self.spark.conf.set(self.KEY, str(1 << 62))
+
+    def __exit__(self, *exc):
+        self.spark.conf.set(self.KEY, self.previous)
+
+
+def stage(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, int]:
+    files = list_landing_files(spark, settings.raw, day)
+    if files.ignored:
+        print(f"bronze: ignoring {len(files.ignored)} landing file(s) with unknown suffixes: {', '.join(files.ignored[:5])}")
+    for source, found in (("weblogs", files.weblogs), ("events", files.events)):
+        if not found:
+            print(f"bronze: WARNING no {source} files for {day}; continuing with the other source")
+    outputs = {
+        "bronze.weblog_lines": (files.weblogs, weblog_lines),
+        "bronze.tag_events": (files.events, tag_event_lines),
+    }
+    counts = {}
+    with _WholeFiles(spark):
+        for name, (paths, transform) in outputs.items():
+            raw = read_lines(spark, paths)
+            df = transform(raw, day) if raw is not None else lake.empty_like(spark, name)
+            lake.write_staged(df, name, settings.lake, day)
+    for name in outputs:
+        counts[name] = lake.read_staged(spark, name, settings.lake, day).count()
+    return counts
+
+
+def write_ranges(day: dt.date, settings: Settings) -> dict[str, tuple[dt.date, dt.date]]:
+    return {name: (day, day) for name in TABLES}

@@ -1,0 +1,216 @@
+"""Classification shared by access-log hits and tag events: pure column expressions and transforms.
+
+Nothing here reads or writes; per-value Python (user-agent parsing) runs only on distinct user
+agents and is joined back.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+# ---- resource type (SPEC 3) ------------------------------------------------------------------
+
+PAGE_EXTENSIONS = ("html", "htm", "php", "asp", "aspx", "jsp", "shtml", "xhtml", "cfm")
+ASSET_EXTENSIONS = (
+    "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "webp", "avif", "svg", "ico", "bmp", "tif", "tiff",
+    "woff", "woff2", "ttf", "otf", "eot", "mp4", "webm", "ogg", "mp3", "wav", "m4a", "m4v", "mov", "flac", "vtt",
+)
+DOWNLOAD_EXTENSIONS = (
+    "pdf", "zip", "gz", "tgz", "bz2", "xz", "7z", "rar", "tar", "doc", "docx", "xls", "xlsx", "ppt", "pptx",
+    "odt", "ods", "odp", "csv", "rtf", "epub", "exe", "msi", "dmg", "pkg", "deb", "rpm", "apk", "iso", "jar",
+)
+ASSET_PATHS = ("/robots.txt", "/favicon.ico", "/apple-touch-icon.png", "/site.webmanifest", "/manifest.json")
+# Machine endpoints have no extension but are not pages.
+NON_PAGE_PREFIXES = ("/api/", "/wp-json/", "/graphql", "/.well-known/", "/xmlrpc.php", "/wp-admin/admin-ajax.php")
+
+
+def path_extension(path: Column) -> Column:
+    last_segment = F.regexp_extract(F.lower(path), r"([^/]*)$", 1)
+    return F.regexp_extract(last_segment, r"\.([a-z0-9]{1,8})$", 1)
+
+
+def resource_type(path: Column) -> Column:
+    ext = path_extension(path)
+    lowered = F.lower(path)
+    non_page = F.lit(False)
+    for prefix in NON_PAGE_PREFIXES:
+        non_page = non_page | lowered.startswith(prefix)
+    return (
+        F.when(path.isNull(), F.lit("other"))
+        .when(lowered.isin(*ASSET_PATHS), F.lit("asset"))
+        .when(non_page, F.lit("other"))
+        .when((ext == "") | ext.isin(*PAGE_EXTENSIONS), F.lit("page"))
+        .when(ext.isin(*ASSET_EXTENSIONS), F.lit("asset"))
+        .when(ext.isin(*DOWNLOAD_EXTENSIONS), F.lit("download"))
+        .otherwise(F.lit("other"))
+    )
+
+
+# ---- privacy (SPEC 4) ------------------------------------------------------------------------
+
+EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+REDACTED_EMAIL = "[redacted-email]"
+
+
+def redact_pii(value: Column) -> Column:
+    return F.regexp_replace(value, EMAIL_PATTERN, REDACTED_EMAIL)
+
+
+def anonymize_ip(ip: Column) -> Column:
+    """IPv4 -> /24 (last octet 0); IPv6 -> /48 (first three hextets, then ::); anything else -> null."""
+    ipv4 = F.regexp_extract(ip, r"^(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}$", 1)
+    v6 = F.lower(F.regexp_replace(ip, r"%.*$", ""))  # drop a zone index such as %eth0
+    head = F.split(F.split(v6, "::", 2).getItem(0), ":")
+    hextet = lambda i: F.when(F.size(head) > i, F.regexp_replace(head.getItem(i), r"^0+(?=.)", "")).otherwise(F.lit("0"))
+    ipv6 = F.concat_ws(":", hextet(0), hextet(1), hextet(2)).cast("string")
+    return (
+        F.when(ipv4 != "", F.concat(ipv4, F.lit(".0")))
+        .when(v6.rlike(r"^[0-9a-f:]+$") & v6.contains(":"), F.when(v6 == "::1", F.lit("::1")).otherwise(F.concat(ipv6, F.lit("::"))))
+        .otherwise(F.lit(None).cast("string"))
+    )
+
+
+def visitor_key(ip: Column, user_agent: Column, secret: str) -> Column:
+    """Keyed hash of (raw IP, user agent): stable across days for one deployment key, not reversible."""
+    return F.sha2(F.concat_ws("\u0001", F.lit(secret), F.coalesce(ip, F.lit("")), F.coalesce(user_agent, F.lit(""))), 256).substr(1, 32)
+
+
+# ---- URLs and campaigns ----------------------------------------------------------------------
+
+def none_if_blank(value: Column) -> Column:
+    return F.when((value.isNull()) | (F.trim(value) == "") | (value == "-"), F.lit(None).cast("string")).otherwise(value)
+
+
+def query_param(query: Column, name: str) -> Column:
+    raw = F.regexp_extract(query, rf"(?:^|&){name}=([^&#]*)", 1)
+    return none_if_blank(F.try_url_decode(F.regexp_replace(raw, r"\+", " ")))
+
+
+def url_host(url: Column) -> Column:
+    return none_if_blank(F.lower(F.regexp_extract(url, r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/:?#]+)", 1)))
+
+
+def url_path(url: Column) -> Column:
+    return none_if_blank(F.regexp_extract(url, r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)", 1))
+
+
+def url_query(url: Column) -> Column:
+    return none_if_blank(F.regexp_extract(url, r"\?([^#]*)", 1))
+
+
+def campaign_columns(query: Column, referrer: Column) -> dict[str, Column]:
+    """utm_* fields, ad click id and referrer host, as the silver tables name them."""
+    return {
+        "referrer_host": url_host(referrer),
+        "utm_source": F.lower(query_param(query, "utm_source")),
+        "utm_medium": F.lower(query_param(query, "utm_medium")),
+        "utm_campaign": query_param(query, "utm_campaign"),
+        "utm_term": query_param(query, "utm_term"),
+        "utm_content": query_param(query, "utm_content"),
+        "click_id_type": (
+            F.when(query.rlike(r"(?:^|&)gclid="), F.lit("gclid"))
+            .when(query.rlike(r"(?:^|&)msclkid="), F.lit("msclkid"))
+            .when(query.rlike(r"(?:^|&)fbclid="), F.lit("fbclid"))
+        ),
+    }
+
+
+# ---- bots and user agents --------------------------------------------------------------------
+
+# (category, case-insensitive Java regex). First match wins; the reason records both, so a
+# bots-only view can say which crawler did what. Keep the specific names before generic words.
+BOT_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("ai_crawler", r"GPTBot|ChatGPT-User|OAI-SearchBot|ClaudeBot|Claude-Web|anthropic-ai|PerplexityBot|Perplexity-User|CCBot|Bytespider|Amazonbot|Google-Extended|Applebot-Extended|cohere-ai|Diffbot|YouBot|meta-externalagent|ImagesiftBot|Timpibot"),
+    ("search_crawler", r"Googlebot|Google-InspectionTool|GoogleOther|Storebot-Google|AdsBot-Google|Mediapartners-Google|bingbot|BingPreview|msnbot|Slurp|DuckDuckBot|Baiduspider|YandexBot|YandexImages|Yandex\.com/bots|Sogou|Exabot|SeznamBot|Applebot|PetalBot|Qwantify|naver\.me/bot|Yeti/"),
+    ("seo_tool", r"AhrefsBot|SemrushBot|MJ12bot|DotBot|BLEXBot|Screaming Frog|rogerbot|SerpstatBot|DataForSeoBot|MegaIndex|seokicks|SiteAuditBot|Barkrowler"),
+    ("social_preview", r"facebookexternalhit|facebookcatalog|Twitterbot|LinkedInBot|Slackbot|Discordbot|TelegramBot|WhatsApp|Pinterestbot|redditbot|Embedly|SkypeUriPreview"),
+    ("monitoring", r"UptimeRobot|Pingdom|StatusCake|Site24x7|Datadog|NewRelicPinger|New Relic|Prometheus|Blackbox Exporter|kube-probe|ELB-HealthChecker|GoogleHC|Zabbix|Nagios|check_http|Uptime-Kuma|Better Uptime|Checkly|Catchpoint|monitis"),
+    ("headless_browser", r"HeadlessChrome|PhantomJS|Puppeteer|Playwright|Selenium|webdriver|Cypress|SlimerJS|Splash"),
+    ("http_library", r"^curl/|^Wget|python-requests|python-urllib|Python/\d|aiohttp|httpx|Go-http-client|^Java/|okhttp|Apache-HttpClient|axios/|node-fetch|undici|libwww-perl|LWP::|WWW-Mechanize|Scrapy|^Ruby|Faraday|PHP/|GuzzleHttp|Dart/|reqwest|^RestSharp|PostmanRuntime|insomnia|HTTPie"),
+    ("generic_bot", r"bot\b|bot/|crawler|crawl|spider|scraper|fetcher|archiver|ia_archiver|Nutch|heritrix|^Mozilla/5\.0$"),
+)
+
+
+def ua_bot_reason(user_agent: Column) -> Column:
+    """Bot reason from the user agent alone, or null. Apply to distinct user agents only."""
+    expr = F.when(user_agent.isNull() | (F.trim(user_agent) == "") | (user_agent == "-"), F.lit("empty_user_agent"))
+    for category, pattern in BOT_PATTERNS:
+        matched = F.regexp_extract(user_agent, f"(?i)({pattern})", 1)
+        expr = expr.when(matched != "", F.concat(F.lit(f"ua:{category}:"), F.lower(matched)))
+    return expr
+
+
+@lru_cache(maxsize=1)
+def _ua_parser():
+    from ua_parser import parse
+
+    return parse
+
+
+def device_type_of(ua: str | None, os_family: str | None, device_family: str | None) -> str:
+    ua = ua or ""
+    if device_family == "Spider":
+        return "bot"
+    if device_family == "iPad" or "Tablet" in ua or (os_family == "Android" and "Mobile" not in ua):
+        return "tablet"
+    if os_family in ("iOS", "Android") or "Mobi" in ua or device_family == "iPhone":
+        return "mobile"
+    if os_family in ("Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora", "FreeBSD", "Debian"):
+        return "desktop"
+    return "other"
+
+
+def parse_user_agents(user_agents: pd.Series) -> pd.DataFrame:
+    """browser, os, device_type for each user agent (pure Python; runs inside a pandas_udf)."""
+    parse = _ua_parser()
+    rows = []
+    for ua in user_agents:
+        if ua is None or ua == "":
+            rows.append((None, None, "other"))
+            continue
+        result = parse(ua)
+        browser = result.user_agent.family if result.user_agent else None
+        os_family = result.os.family if result.os else None
+        device = result.device.family if result.device else None
+        rows.append((browser, os_family, device_type_of(ua, os_family, device)))
+    return pd.DataFrame(rows, columns=["browser", "os", "device_type"])
+
+
+_parse_ua_udf = F.pandas_udf(
+    parse_user_agents,
+    T.StructType([T.StructField(name, T.StringType()) for name in ("browser", "os", "device_type")]),
+)
+
+
+def user_agent_dimension(user_agents: DataFrame) -> DataFrame:
+    """One row per distinct user agent: browser, os, device_type, ua_bot_reason.
+
+    The input may repeat values; this deduplicates first, so the Python parser sees each once.
+    """
+    distinct = user_agents.select("user_agent").where(F.col("user_agent").isNotNull()).distinct()
+    parsed = distinct.withColumn("parsed", _parse_ua_udf("user_agent"))
+    return parsed.select(
+        "user_agent",
+        F.col("parsed.browser").alias("browser"),
+        F.col("parsed.os").alias("os"),
+        F.col("parsed.device_type").alias("device_type"),
+        ua_bot_reason(F.col("user_agent")).alias("ua_bot_reason"),
+    )
+
+
+def with_user_agent_fields(df: DataFrame, dimension: DataFrame) -> DataFrame:
+    """Join the user-agent dimension back; a missing user agent is a bot (empty_user_agent)."""
+    joined = df.join(F.broadcast(dimension), on="user_agent", how="left")
+    reason = F.coalesce(F.col("ua_bot_reason"), F.when(F.col("user_agent").isNull(), F.lit("empty_user_agent")))
+    return (
+        joined.withColumn("ua_bot_reason", reason)
+        .withColumn(
+            "device_type",
+            F.when(F.col("ua_bot_reason").isNotNull(), F.lit("bot")).otherwise(F.coalesce("device_type", F.lit("other"))),
+        )
+    )

@@ -1,0 +1,116 @@
+"""One truthful page-view stream from two sources (silver.hits). Pure.
+
+A browser with the tag produces a log page view and, a moment later, a tag page_view of the same
+path from the same client (IP + user agent). Those are one page view: the pair is matched and the
+tag's cookie id becomes the visitor. The client's other log page views that day take the same
+cookie id (stitching) when the client maps to exactly one cookie; log page views of clients without
+the tag (script blockers, no-JS) keep the keyed hash of (IP, user agent).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+CAMPAIGN_FIELDS = ("referrer", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "click_id_type")
+# A tag fires after the page it measures was requested; allow a little clock disagreement before.
+EARLIEST_TAG_BEFORE_LOG_S = 2
+
+
+def log_page_views(weblog_hits: DataFrame) -> DataFrame:
+    return weblog_hits.where(F.col("is_page_view")).select(
+        "site", "hit_id", "ts", "event_date", "visitor_key", "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type",
+    )
+
+
+def tag_page_views(tag_events: DataFrame) -> DataFrame:
+    """Human page_view events, one per event_id across delivery dates (retries may cross midnight)."""
+    views = tag_events.where((F.col("event_type") == "page_view") & ~F.col("is_bot"))
+    first = Window.partitionBy("event_id").orderBy("collector_ts", "dt", "source_file", "line_number")
+    views = views.withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") == 1)
+    return views.select(
+        "site", F.col("event_id").alias("hit_id"), F.col("event_ts").alias("ts"), "event_date", "visitor_key",
+        "anonymous_id", "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type",
+    )
+
+
+def match_log_and_tag(logs: DataFrame, tags: DataFrame, window_s: int) -> DataFrame:
+    """Mutually nearest (log, tag) pairs of the same client and path within the window.
+
+    Returns log_hit_id, tag_hit_id.
+    """
+    l, t = logs.alias("l"), tags.alias("t")
+    diff = F.unix_micros(F.col("t.ts")) - F.unix_micros(F.col("l.ts"))
+    candidates = l.join(
+        t,
+        (F.col("l.site") == F.col("t.site"))
+        & (F.col("l.visitor_key") == F.col("t.visitor_key"))
+        & (F.col("l.path") == F.col("t.path"))
+        & diff.between(-EARLIEST_TAG_BEFORE_LOG_S * 1_000_000, window_s * 1_000_000),
+    ).select(
+        F.col("l.hit_id").alias("log_hit_id"),
+        F.col("t.hit_id").alias("tag_hit_id"),
+        F.abs(diff).alias("gap"),
+    )
+    by_log = Window.partitionBy("log_hit_id").orderBy("gap", "tag_hit_id")
+    by_tag = Window.partitionBy("tag_hit_id").orderBy("gap", "log_hit_id")
+    return (
+        candidates.withColumn("_rl", F.row_number().over(by_log))
+        .withColumn("_rt", F.row_number().over(by_tag))
+        .where((F.col("_rl") == 1) & (F.col("_rt") == 1))
+        .select("log_hit_id", "tag_hit_id")
+    )
+
+
+def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int) -> DataFrame:
+    """silver.weblog_hits + silver.tag_events (any number of delivery dates) -> silver.hits rows."""
+    logs = log_page_views(weblog_hits)
+    tags = tag_page_views(tag_events)
+    pairs = match_log_and_tag(logs, tags, window_s)
+
+    matched = (
+        pairs.join(logs.alias("l"), F.col("log_hit_id") == F.col("l.hit_id"))
+        .join(tags.alias("t"), F.col("tag_hit_id") == F.col("t.hit_id"))
+        .select(
+            F.col("t.site").alias("site"),
+            F.col("t.hit_id").alias("hit_id"),
+            F.col("l.ts").alias("ts"),
+            F.col("t.anonymous_id").alias("visitor_id"),
+            F.lit("cookie").alias("visitor_id_type"),
+            F.lit("weblog+tag").alias("source"),
+            F.col("t.path").alias("path"),
+            *[F.coalesce(F.col(f"t.{c}"), F.col(f"l.{c}")).alias(c) for c in CAMPAIGN_FIELDS],
+            *[F.col(f"t.{c}").alias(c) for c in ("browser", "os", "device_type")],
+            F.col("l.visitor_key").alias("visitor_key"),
+        )
+    )
+    cookie_of_client = (
+        matched.groupBy("site", "visitor_key")
+        .agg(F.countDistinct("visitor_id").alias("_cookies"), F.min("visitor_id").alias("stitched_id"))
+        .where(F.col("_cookies") == 1)
+        .drop("_cookies")
+    )
+    log_only = (
+        logs.join(pairs, logs["hit_id"] == pairs["log_hit_id"], "left_anti")
+        .join(cookie_of_client, ["site", "visitor_key"], "left")
+        .select(
+            "site", "hit_id", "ts",
+            F.coalesce("stitched_id", "visitor_key").alias("visitor_id"),
+            F.when(F.col("stitched_id").isNotNull(), F.lit("cookie")).otherwise(F.lit("ip_ua_hash")).alias("visitor_id_type"),
+            F.lit("weblog").alias("source"),
+            "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type",
+        )
+    )
+    tag_only = tags.join(pairs, tags["hit_id"] == pairs["tag_hit_id"], "left_anti").select(
+        "site", "hit_id", "ts",
+        F.col("anonymous_id").alias("visitor_id"),
+        F.lit("cookie").alias("visitor_id_type"),
+        F.lit("tag").alias("source"),
+        "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type",
+    )
+    return (
+        matched.drop("visitor_key")
+        .unionByName(log_only)
+        .unionByName(tag_only)
+        .withColumn("event_date", F.to_date("ts"))
+    )

@@ -1,0 +1,160 @@
+"""Tag-event JSON lines -> validated, typed, deduplicated events (silver.tag_events). Pure.
+
+The wire format is schemas/tag_event.v1.schema.json; EVENT_SCHEMA is the same contract for Spark
+(a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from clicklake.jobs import classify
+from clicklake.jobs.weblogs import date_window_problem
+
+EVENT_TYPES = ("page_view", "page_ping", "link_click", "download", "custom")
+REQUIRED_FIELDS = ("event_id", "event_type", "received_at", "anonymous_id")
+TIMESTAMP_FIELDS = ("created_at", "sent_at", "received_at")
+
+EVENT_SCHEMA = T.StructType(
+    [
+        T.StructField("event_id", T.StringType()),
+        T.StructField("event_type", T.StringType()),
+        T.StructField("created_at", T.StringType()),
+        T.StructField("sent_at", T.StringType()),
+        T.StructField("received_at", T.StringType()),
+        T.StructField("anonymous_id", T.StringType()),
+        T.StructField("user_id", T.StringType()),
+        T.StructField("page_view_id", T.StringType()),
+        T.StructField("page_url", T.StringType()),
+        T.StructField("page_title", T.StringType()),
+        T.StructField("referrer", T.StringType()),
+        T.StructField("user_agent", T.StringType()),
+        T.StructField("ip", T.StringType()),
+        T.StructField("screen", T.StringType()),
+        T.StructField("viewport", T.StringType()),
+        T.StructField("tracker", T.StringType()),
+        T.StructField("tracker_version", T.StringType()),
+        T.StructField("properties", T.MapType(T.StringType(), T.StringType())),
+        T.StructField("_corrupt", T.StringType()),
+    ]
+)
+
+
+def _iso_ts(value: Column) -> Column:
+    return F.try_to_timestamp(value)
+
+
+def parse_events(lines: DataFrame) -> DataFrame:
+    """bronze.tag_events rows -> typed fields plus `problem` (null, 'skip', or a quarantine reason)."""
+    parsed = lines.withColumn(
+        "e", F.from_json("raw_event", EVENT_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"})
+    )
+    is_object = F.trim("raw_event").startswith("{")
+    valid_json = F.try_parse_json("raw_event").isNotNull() & is_object
+    problem = F.when(F.trim("raw_event") == "", F.lit("skip")).when(~valid_json, F.lit("malformed_json"))
+    problem = problem.when(F.col("e._corrupt").isNotNull(), F.lit("bad_field:type"))
+    for name in REQUIRED_FIELDS:
+        problem = problem.when(classify.none_if_blank(F.col(f"e.{name}")).isNull(), F.lit(f"missing_field:{name}"))
+    for name in TIMESTAMP_FIELDS:
+        problem = problem.when(F.col(f"e.{name}").isNotNull() & _iso_ts(F.col(f"e.{name}")).isNull(), F.lit(f"bad_field:{name}"))
+    problem = problem.when(~F.col("e.event_type").isin(*EVENT_TYPES), F.lit("unknown_event_type"))
+
+    created, sent, received = (_iso_ts(F.col(f"e.{n}")) for n in TIMESTAMP_FIELDS)
+    # Snowplow's derived timestamp: the collector's clock, minus how long the device held the event.
+    held_micros = F.when(created.isNotNull() & sent.isNotNull(), F.unix_micros(sent) - F.unix_micros(created)).otherwise(F.lit(0))
+    event_ts = F.timestamp_micros(F.unix_micros(received) - F.greatest(held_micros, F.lit(0)))
+    return parsed.select(
+        "*",
+        problem.alias("problem"),
+        F.col("e.event_id").alias("event_id"),
+        F.col("e.event_type").alias("event_type"),
+        created.alias("device_created_ts"),
+        sent.alias("device_sent_ts"),
+        received.alias("collector_ts"),
+        event_ts.alias("event_ts"),
+        F.col("e.anonymous_id").alias("anonymous_id"),
+        classify.none_if_blank(F.col("e.user_id")).alias("user_id"),
+        F.col("e.page_view_id").alias("page_view_id"),
+        F.col("e.page_url").alias("page_url_raw"),
+        F.col("e.page_title").alias("page_title"),
+        classify.none_if_blank(F.col("e.referrer")).alias("referrer_raw"),
+        classify.none_if_blank(F.col("e.user_agent")).alias("user_agent"),
+        F.col("e.ip").alias("ip_raw"),
+        F.col("e.screen").alias("screen"),
+        F.col("e.viewport").alias("viewport"),
+        F.col("e.tracker").alias("tracker"),
+        F.col("e.tracker_version").alias("tracker_version"),
+        F.col("e.properties").alias("properties"),
+    ).drop("e")
+
+
+def type_events(parsed: DataFrame, default_site: str, secret: str) -> DataFrame:
+    """Parsed rows without problems -> silver.tag_events columns (before user-agent fields)."""
+    page_url = classify.redact_pii(F.col("page_url_raw"))
+    query = classify.url_query(page_url)
+    out = parsed.select(
+        "dt",
+        F.coalesce(classify.url_host(F.col("page_url_raw")), F.lit(default_site)).alias("site"),
+        "event_id",
+        "event_type",
+        "event_ts",
+        F.to_date("event_ts").alias("event_date"),
+        "device_created_ts",
+        "device_sent_ts",
+        "collector_ts",
+        "anonymous_id",
+        "user_id",
+        "page_view_id",
+        page_url.alias("page_url"),
+        classify.url_path(page_url).alias("path"),
+        query.alias("_query"),
+        "page_title",
+        classify.redact_pii(F.col("referrer_raw")).alias("referrer"),
+        "user_agent",
+        classify.anonymize_ip(F.col("ip_raw")).alias("client_ip"),
+        classify.visitor_key(F.col("ip_raw"), F.col("user_agent"), secret).alias("visitor_key"),
+        "screen",
+        "viewport",
+        "tracker",
+        "tracker_version",
+        "properties",
+        "source_file",
+        "line_number",
+    )
+    for name, expr in classify.campaign_columns(F.coalesce(F.col("_query"), F.lit("")), F.col("referrer")).items():
+        out = out.withColumn(name, expr)
+    return out.drop("_query")
+
+
+def first_received(events: DataFrame) -> Column:
+    """Row rank within an event_id: 1 for the copy the collector received first."""
+    order = Window.partitionBy("event_id").orderBy("collector_ts", "source_file", "line_number")
+    return F.row_number().over(order)
+
+
+def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str, late_days: int) -> dict[str, DataFrame]:
+    """bronze.tag_events -> {"events": unique valid events, "quarantine", "parsed" (with problem and is_duplicate)}."""
+    parsed = parse_events(lines)
+    parsed = parsed.withColumn(
+        "problem",
+        F.coalesce("problem", date_window_problem(F.to_date("event_ts"), F.col("dt"), late_days)),
+    )
+    valid = parsed.where(F.col("problem").isNull())
+    ranked = valid.withColumn("_rank", first_received(valid))
+    unique = ranked.where(F.col("_rank") == 1).drop("_rank")
+    events = type_events(unique, default_site, secret)
+    with_ua = classify.with_user_agent_fields(events, ua_dimension_of(events))
+    bot_reason = F.col("ua_bot_reason")
+    events = (
+        with_ua.withColumn("bot_reason", bot_reason)
+        .withColumn("is_bot", bot_reason.isNotNull())
+    )
+    rejected = parsed.where(F.col("problem").isNotNull() & (F.col("problem") != "skip"))
+    quarantine = rejected.select(
+        "dt", F.lit("tag_event").alias("source"), "source_file", "line_number",
+        F.col("raw_event").alias("raw"), F.col("problem").alias("reason"),
+    )
+    duplicates = ranked.where(F.col("_rank") > 1).select("source_file")
+    return {"events": events, "quarantine": quarantine, "parsed": parsed, "duplicates": duplicates}
