@@ -6,9 +6,12 @@ String arguments may name the run's window: ${run_date}, ${range_start}, ${range
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -67,8 +70,21 @@ def _substitute(value, params: dict[str, str]):
     return value
 
 
+_preloading: threading.Thread | None = None
+
+
+def preload() -> None:
+    """Import Great Expectations in the background (it takes 10-20 s) while Spark works."""
+    global _preloading
+    if _preloading is None and "great_expectations" not in sys.modules:
+        _preloading = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
+        _preloading.start()
+
+
 @lru_cache(maxsize=1)
 def _context():
+    if _preloading is not None:
+        _preloading.join()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig

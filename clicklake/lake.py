@@ -52,16 +52,22 @@ def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) ->
     return spark.read.format("delta").load(spark_uri(path))
 
 
-def write_staged(df: DataFrame, name: str, lake: str, run_date: dt.date) -> None:
+def write_staged(df: DataFrame, name: str, lake: str, run_date: dt.date) -> int:
+    """Write the run's rows of a table to its staging table; returns the number of rows written."""
+    from delta.tables import DeltaTable
+
     spec = table(name)
+    target = spark_uri(spec.staging_path(lake, run_date))
     (
         conform(df, name)
         .write.format("delta")
         .mode("overwrite")
         .option("overwriteSchema", "true")
         .partitionBy(spec.partition_by)
-        .save(spark_uri(spec.staging_path(lake, run_date)))
+        .save(target)
     )
+    metrics = DeltaTable.forPath(df.sparkSession, target).history(1).select("operationMetrics").first()[0]
+    return int(metrics.get("numOutputRows", 0))
 
 
 def publish(spark: SparkSession, name: str, lake: str, run_date: dt.date, start: dt.date, end: dt.date) -> int:

@@ -130,6 +130,7 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None):
     }
     if master.startswith("local"):
         # Keep the driver off the network; a cluster driver must be reachable by its executors.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -142,3 +143,10 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None):
     if jar_mode == "auto" and not cached:
         _record_jars(spark)
     return spark
+
+
+if __name__ == "__main__":
+    # `python -m clicklake.spark`: resolve and cache the jars (what `make setup` runs).
+    session = get_spark("clicklake setup")
+    print("Spark", session.version, "with Delta Lake and S3A jars:", _jar_manifest())
+    session.stop()

@@ -3,6 +3,7 @@ folder or an s3:// prefix on any S3-compatible server, through boto3."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from clicklake.config import S3Settings, is_s3
@@ -34,7 +35,10 @@ class LocalLocation:
         self.root = Path(root)
 
     def put(self, relative: str, data: bytes) -> None:
+        """Write a file; identical content already there is left alone (a re-delivery is a no-op)."""
         target = self.root / relative
+        if target.is_file() and target.read_bytes() == data:
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_bytes(data)
@@ -59,7 +63,18 @@ class S3Location:
         return f"{self.prefix}/{relative}" if self.prefix else relative
 
     def put(self, relative: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(relative), Body=data)
+        """Upload an object; identical content already there (same MD5 ETag) is left alone."""
+        from botocore.exceptions import ClientError
+
+        key = self._key(relative)
+        try:
+            etag = self.client.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
+            if etag == hashlib.md5(data).hexdigest():
+                return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     def get(self, relative: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(relative))["Body"].read()

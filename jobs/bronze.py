@@ -97,9 +97,7 @@ def stage(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, in
         for name, (paths, transform) in outputs.items():
             raw = read_lines(spark, paths)
             df = transform(raw, day) if raw is not None else lake.empty_like(spark, name)
-            lake.write_staged(df, name, settings.lake, day)
-    for name in outputs:
-        counts[name] = lake.read_staged(spark, name, settings.lake, day).count()
+            counts[name] = lake.write_staged(df, name, settings.lake, day)
     return counts
 
 

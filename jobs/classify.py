@@ -207,10 +207,9 @@ def with_user_agent_fields(df: DataFrame, dimension: DataFrame) -> DataFrame:
     """Join the user-agent dimension back; a missing user agent is a bot (empty_user_agent)."""
     joined = df.join(F.broadcast(dimension), on="user_agent", how="left")
     reason = F.coalesce(F.col("ua_bot_reason"), F.when(F.col("user_agent").isNull(), F.lit("empty_user_agent")))
-    return (
-        joined.withColumn("ua_bot_reason", reason)
-        .withColumn(
-            "device_type",
-            F.when(F.col("ua_bot_reason").isNotNull(), F.lit("bot")).otherwise(F.coalesce("device_type", F.lit("other"))),
-        )
+    return joined.withColumns(
+        {
+            "ua_bot_reason": reason,
+            "device_type": F.when(reason.isNotNull(), F.lit("bot")).otherwise(F.coalesce("device_type", F.lit("other"))),
+        }
     )

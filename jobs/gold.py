@@ -59,6 +59,4 @@ def stage(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, in
     weblog_hits = lake.read_published_range(spark, "silver.weblog_hits", settings.lake, start, end)
     audit = lake.read_published_range(spark, "silver.file_audit", settings.lake, start, end)
     tables = gold_tables(hits, weblog_hits, audit, source_categories(spark), start, end, settings)
-    for name, df in tables.items():
-        lake.write_staged(df, name, settings.lake, day)
-    return {name: lake.read_staged(spark, name, settings.lake, day).count() for name in TABLES}
+    return {name: lake.write_staged(df, name, settings.lake, day) for name, df in tables.items()}

@@ -2,9 +2,10 @@
 
 A browser with the tag produces a log page view and, a moment later, a tag page_view of the same
 path from the same client (IP + user agent). Those are one page view: the pair is matched and the
-tag's cookie id becomes the visitor. The client's other log page views that day take the same
-cookie id (stitching) when the client maps to exactly one cookie; log page views of clients without
-the tag (script blockers, no-JS) keep the keyed hash of (IP, user agent).
+tag's cookie id becomes the visitor. The client's other log page views take the same cookie id
+(stitching) when the client's tag page views carry exactly one cookie; log page views of clients without
+the tag (script blockers, no-JS) keep the keyed hash of (IP, user agent). A client seen with
+several cookies (people behind one NAT with the same browser build) is not stitched.
 """
 
 from __future__ import annotations
@@ -84,9 +85,10 @@ def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int) -> 
             F.col("l.visitor_key").alias("visitor_key"),
         )
     )
+    # A client (IP + user agent) whose tag page views all carry one cookie is that cookie.
     cookie_of_client = (
-        matched.groupBy("site", "visitor_key")
-        .agg(F.countDistinct("visitor_id").alias("_cookies"), F.min("visitor_id").alias("stitched_id"))
+        tags.groupBy("site", "visitor_key")
+        .agg(F.countDistinct("anonymous_id").alias("_cookies"), F.min("anonymous_id").alias("stitched_id"))
         .where(F.col("_cookies") == 1)
         .drop("_cookies")
     )

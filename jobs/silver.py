@@ -75,11 +75,16 @@ def stage(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, in
     # Each parsed frame feeds three outputs; parse once.
     for frame in (web["parsed"], tags["parsed"]):
         frame.persist(StorageLevel.MEMORY_AND_DISK)
+    counts = {}
     try:
-        lake.write_staged(web["hits"], "silver.weblog_hits", settings.lake, day)
-        lake.write_staged(tags["events"], "silver.tag_events", settings.lake, day)
-        lake.write_staged(web["quarantine"].unionByName(tags["quarantine"]), "silver.quarantine", settings.lake, day)
-        lake.write_staged(file_audit(web["parsed"], tags["parsed"], tags["duplicates"]), "silver.file_audit", settings.lake, day)
+        outputs = {
+            "silver.weblog_hits": web["hits"],
+            "silver.tag_events": tags["events"],
+            "silver.quarantine": web["quarantine"].unionByName(tags["quarantine"]),
+            "silver.file_audit": file_audit(web["parsed"], tags["parsed"], tags["duplicates"]),
+        }
+        for name, df in outputs.items():
+            counts[name] = lake.write_staged(df, name, settings.lake, day)
     finally:
         for frame in (web["parsed"], tags["parsed"]):
             frame.unpersist()
@@ -88,6 +93,6 @@ def stage(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, in
     tag_rows = read_around(spark, "silver.tag_events", settings, day, lake.read_staged(spark, "silver.tag_events", settings.lake, day))
     start, end = hits_range(day, settings)
     page_views = hits.build_hits(weblog_hits, tag_rows, settings.tag_match_window_s)
-    lake.write_staged(page_views.where(F.col("event_date").between(lake.lit_date(start), lake.lit_date(end))), "silver.hits", settings.lake, day)
-
-    return {name: lake.read_staged(spark, name, settings.lake, day).count() for name in TABLES}
+    in_range = F.col("event_date").between(lake.lit_date(start), lake.lit_date(end))
+    counts["silver.hits"] = lake.write_staged(page_views.where(in_range), "silver.hits", settings.lake, day)
+    return counts

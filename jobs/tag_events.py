@@ -123,9 +123,8 @@ def type_events(parsed: DataFrame, default_site: str, secret: str) -> DataFrame:
         "source_file",
         "line_number",
     )
-    for name, expr in classify.campaign_columns(F.coalesce(F.col("_query"), F.lit("")), F.col("referrer")).items():
-        out = out.withColumn(name, expr)
-    return out.drop("_query")
+    # One projection: chained withColumn calls would inline the URL regexes once per column.
+    return out.withColumns(classify.campaign_columns(F.coalesce(F.col("_query"), F.lit("")), F.col("referrer"))).drop("_query")
 
 
 def first_received(events: DataFrame) -> Column:
@@ -146,11 +145,7 @@ def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str
     unique = ranked.where(F.col("_rank") == 1).drop("_rank")
     events = type_events(unique, default_site, secret)
     with_ua = classify.with_user_agent_fields(events, ua_dimension_of(events))
-    bot_reason = F.col("ua_bot_reason")
-    events = (
-        with_ua.withColumn("bot_reason", bot_reason)
-        .withColumn("is_bot", bot_reason.isNotNull())
-    )
+    events = with_ua.withColumns({"bot_reason": F.col("ua_bot_reason"), "is_bot": F.col("ua_bot_reason").isNotNull()})
     rejected = parsed.where(F.col("problem").isNotNull() & (F.col("problem") != "skip"))
     quarantine = rejected.select(
         "dt", F.lit("tag_event").alias("source"), "source_file", "line_number",

@@ -6,8 +6,6 @@ string (`regexp_replace`) and split, instead of one `regexp_extract` per field.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -96,7 +94,7 @@ def date_window_problem(event_date: Column, delivered: Column, late_days: int) -
     )
 
 
-def classify_hits(parsed: DataFrame, settings_site: str, secret: str, late_days: int) -> DataFrame:
+def classify_hits(parsed: DataFrame, settings_site: str, secret: str) -> DataFrame:
     """Parsed rows (problem is null) -> silver.weblog_hits columns plus user_agent for the UA join."""
     ts_date = F.to_date("ts")
     hits = parsed.select(
@@ -120,10 +118,11 @@ def classify_hits(parsed: DataFrame, settings_site: str, secret: str, late_days:
         "source_file",
         "line_number",
     )
-    hits = hits.withColumn("resource_type", classify.resource_type(F.col("path")))
-    for name, expr in classify.campaign_columns(F.col("query"), F.col("referrer")).items():
-        hits = hits.withColumn(name, expr)
-    return hits
+    # One projection for everything derived from path/query/referrer: chained withColumn calls
+    # would each inline the redaction regexes again (CollapseProject), hundreds of times.
+    derived = {"resource_type": classify.resource_type(F.col("path"))}
+    derived.update(classify.campaign_columns(F.col("query"), F.col("referrer")))
+    return hits.withColumns(derived)
 
 
 def behavioural_bot_reasons(hits: DataFrame) -> DataFrame:
@@ -153,15 +152,21 @@ def finish_hits(hits: DataFrame, ua_dimension: DataFrame) -> DataFrame:
     behaviour = behavioural_bot_reasons(hits)
     out = with_ua.join(behaviour, on="visitor_key", how="left")
     bot_reason = F.coalesce("ua_bot_reason", "behaviour_bot_reason")
-    out = out.withColumn("bot_reason", bot_reason).withColumn("is_bot", bot_reason.isNotNull())
-    out = out.withColumn("device_type", F.when(F.col("is_bot"), F.lit("bot")).otherwise(F.col("device_type")))
+    is_bot = bot_reason.isNotNull()
     is_page_view = (
         (F.col("method") == "GET")
         & (F.col("status").between(200, 299) | (F.col("status") == 304))
         & (F.col("resource_type") == "page")
-        & ~F.col("is_bot")
+        & ~is_bot
     )
-    return out.withColumn("is_page_view", is_page_view)
+    return out.withColumns(
+        {
+            "bot_reason": bot_reason,
+            "is_bot": is_bot,
+            "device_type": F.when(is_bot, F.lit("bot")).otherwise(F.col("device_type")),
+            "is_page_view": is_page_view,
+        }
+    )
 
 
 def quarantine_rows(rejected: DataFrame, source: str, raw_column: str) -> DataFrame:
@@ -186,11 +191,8 @@ def weblog_silver(lines: DataFrame, ua_dimension_of, site: str, secret: str, lat
         F.coalesce("problem", date_window_problem(F.to_date("ts"), F.col("dt"), late_days)),
     )
     good = parsed.where(F.col("problem").isNull())
-    hits = classify_hits(good, site, secret, late_days)
+    hits = classify_hits(good, site, secret)
     hits = finish_hits(hits, ua_dimension_of(hits))
     rejected = parsed.where(F.col("problem").isNotNull() & (F.col("problem") != "skip"))
     return {"hits": hits, "quarantine": quarantine_rows(rejected, "weblog", "line"), "parsed": parsed}
 
-
-def day_of(value: str) -> dt.date:
-    return dt.date.fromisoformat(value)

@@ -1,0 +1,53 @@
+# The two commands that matter: `make demo` and `make test`. Everything they need is installed
+# into ignored folders of this checkout (.venv, .cache, .data) on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EMBEDDED := set -a && . infra/embedded.env && set +a
+
+.PHONY: setup demo test test-fast sql s3-start s3-stop airflow clean distclean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17 is required (Spark runs on the JVM): install openjdk-17-jre" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip install --quiet -p $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet -p $(BIN)/python --no-deps -e .
+	@echo "Resolving Spark's Delta Lake and S3A jars from Maven Central into .cache/ivy (first time only) ..."
+	$(BIN)/python -m clicklake.spark
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/clicklake demo
+
+test: setup
+	$(BIN)/pytest
+
+# Unit tests only: no S3 server, no Airflow run.
+test-fast: setup
+	$(BIN)/pytest -m "not e2e"
+
+# make sql Q="SELECT * FROM gold.daily_kpis"   (starts the embedded S3 server if needed)
+sql: setup s3-start
+	@$(EMBEDDED) && $(BIN)/clicklake sql "$(Q)"
+
+s3-start: setup
+	@$(EMBEDDED) && infra/s3-local start
+
+s3-stop:
+	@$(EMBEDDED) && infra/s3-local stop
+
+# Airflow UI on http://127.0.0.1:8080 with the DAG; Ctrl-C stops it.
+airflow: setup s3-start
+	@$(EMBEDDED) && $(BIN)/python -m clicklake.airflow_local standalone
+
+clean:
+	rm -rf .data/demo .pytest_cache spark-warehouse
+
+# Also the embedded S3 data, Airflow metadata, venv and jar cache.
+distclean: s3-stop
+	rm -rf .data .cache $(VENV)

@@ -1,0 +1,5 @@
+import sys
+
+from clicklake.cli import main
+
+sys.exit(main())

@@ -1,0 +1,197 @@
+"""The `clicklake` command (SPEC 5)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+
+from clicklake.config import ConfigError
+
+EXIT_CONFIG, EXIT_MISSING_INPUT, EXIT_GATE, EXIT_BAD_INPUT = 2, 3, 4, 5
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clicklake", description="Clickstream lakehouse: web logs and page tags into Delta tables.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="embedded stack, sample day, whole pipeline through Airflow, summary")
+    demo.add_argument("--date", type=_date, default=dt.date(2026, 11, 28), help="the sample day (default 2026-11-28)")
+    demo.add_argument("--visitors", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--keep-running", action="store_true", help="leave the embedded S3 server running afterwards")
+
+    gen = sub.add_parser("generate", help="write a realistic day of access logs and tag events (and its truth)")
+    gen.add_argument("--date", type=_date, required=True)
+    gen.add_argument("--out", required=True, help="landing root: a folder or s3://bucket/prefix")
+    gen.add_argument("--visitors", type=int, default=2000)
+    gen.add_argument("--seed", type=int, default=42)
+
+    run = sub.add_parser("run", help="run the pipeline for one delivery date (idempotent)")
+    run.add_argument("--date", type=_date, required=True)
+    run.add_argument("--raw", help="landing root (default $CLICKLAKE_RAW)")
+    run.add_argument("--lake", help="lake root (default $CLICKLAKE_LAKE)")
+    run.add_argument("--layer", choices=("bronze", "silver", "gold", "all"), default="all")
+    run.add_argument("--step", choices=("stage", "gate", "all"), default="all",
+                     help="stage: write the date's tables to staging; gate: validate them, then publish; all: both")
+
+    sql = sub.add_parser("sql", help="query the lake's tables by name (bronze.*, silver.*, gold.*)")
+    sql.add_argument("query")
+    sql.add_argument("--lake", help="lake root (default $CLICKLAKE_LAKE)")
+    sql.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    sql.add_argument("--limit", type=int, default=1000, help="at most this many rows are printed (default 1000)")
+
+    parse_log = sub.add_parser("parse-log", help="parse one access-log file and print statistics")
+    parse_log.add_argument("file")
+    parse_log.add_argument("--format", default="auto", help="auto or combined")
+    parse_log.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
+    return parser
+
+
+def _settings(raw=None, lake=None, need_raw=True):
+    import os
+
+    from clicklake.config import Settings
+
+    if not need_raw and not (raw or os.environ.get("CLICKLAKE_RAW")):
+        raw = "unused"
+    return Settings.from_env(raw=raw, lake=lake)
+
+
+def _read_error(exc: Exception) -> str | None:
+    """A clear message when Spark could not read a landing file (corrupt gzip and the like)."""
+    text = str(exc)
+    if "FAILED_READ_FILE" not in text and "Not in GZIP format" not in text and "Unexpected end of" not in text:
+        return None
+    path = re.search(r"reading file (\S+?)\.?\s", text)
+    cause = re.search(r"(java\.[\w.]+Exception: [^\n]*|Not in GZIP format|Unexpected end of [^\n]*)", text)
+    where = path.group(1) if path else "a landing file"
+    why = cause.group(1) if cause else text.splitlines()[0]
+    return f"cannot read {where}: {why}. Fix or remove the file, then rerun this date."
+
+
+def cmd_run(args) -> int:
+    from clicklake import pipeline
+    from clicklake.spark import get_spark
+
+    settings = _settings(args.raw, args.lake)
+    layers = pipeline.LAYERS if args.layer == "all" else (args.layer,)
+    steps = pipeline.STEPS if args.step == "all" else (args.step,)
+    spark = get_spark(f"clicklake run {args.date} {args.layer}/{args.step}", settings.s3)
+    pipeline.run(spark, settings, args.date, layers=layers, steps=steps)
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from clicklake.config import normalize_uri
+    from clicklake.generator import generate
+
+    summary = generate(args.date, normalize_uri(args.out), visitors=args.visitors, seed=args.seed)
+    shown = {k: v for k, v in summary.items() if k != "lines_per_file"}
+    print(json.dumps(shown, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_sql(args) -> int:
+    from clicklake.catalog import register_tables
+    from clicklake.spark import get_spark
+
+    settings = _settings(lake=args.lake, need_raw=False)
+    spark = get_spark("clicklake sql", settings.s3)
+    register_tables(spark, settings.lake)
+    df = spark.sql(args.query)
+    rows = df.limit(args.limit).collect()
+    if args.format == "json":
+        for row in rows:
+            print(json.dumps(row.asDict(recursive=True), default=str))
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(df.columns)
+        writer.writerows([list(r) for r in rows])
+    else:
+        print(format_table(df.columns, rows))
+    return 0
+
+
+def format_table(columns, rows) -> str:
+    cells = [[("NULL" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    out = [line, "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |", line]
+    out += ["| " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) + " |" for r in cells]
+    out += [line, f"{len(rows)} row(s)"]
+    return "\n".join(out)
+
+
+def cmd_parse_log(args) -> int:
+    from pyspark.sql import functions as F
+
+    from clicklake.config import normalize_uri, spark_uri
+    from clicklake.jobs import weblogs
+    from clicklake.spark import get_spark
+
+    if args.format not in ("auto", "combined"):
+        raise ConfigError(f"unknown log format {args.format!r}; this version parses: combined (Common, Combined, nginx combined)")
+    spark = get_spark("clicklake parse-log")
+    lines = spark.read.text(spark_uri(normalize_uri(args.file))).withColumnRenamed("value", "line")
+    problems = weblogs.parse_combined(lines).groupBy("problem").count().collect()
+    by_problem = {r["problem"]: r["count"] for r in problems}
+    stats = {
+        "file": args.file,
+        "format": "combined",
+        "lines": sum(by_problem.values()),
+        "parsed": by_problem.pop(None, 0),
+        "skipped": by_problem.pop("skip", 0),
+    }
+    stats["quarantined"] = sum(by_problem.values())
+    stats["quarantine_reasons"] = dict(sorted(by_problem.items()))
+    print(json.dumps(stats) if args.json else "\n".join(f"{k}: {v}" for k, v in stats.items()))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from clicklake.demo import run_demo
+
+    return run_demo(args.date, args.visitors, args.seed, keep_running=args.keep_running)
+
+
+COMMANDS = {"run": cmd_run, "generate": cmd_generate, "sql": cmd_sql, "parse-log": cmd_parse_log, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from clicklake.gates import GateFailed
+    from clicklake.landing import MissingLandingFiles
+
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"clicklake: configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except MissingLandingFiles as exc:
+        print(f"clicklake: missing input: {exc}", file=sys.stderr)
+        return EXIT_MISSING_INPUT
+    except GateFailed as exc:
+        print(f"clicklake: {exc}", file=sys.stderr)
+        return EXIT_GATE
+    except Exception as exc:  # noqa: BLE001 - turned into a clear message where we can
+        message = _read_error(exc)
+        if message is None:
+            raise
+        print(f"clicklake: bad input: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Shared fixtures: one SparkSession for the whole run, settings on temporary folders, and the
+path of the shared real-data samples (skipped with a reason where a clone has none)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from clicklake.config import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+REALDATA = Path(os.environ.get("CLICKLAKE_REALDATA", REPO.parent / "shared" / "realdata"))
+VISITOR_KEY = "test-visitor-key"
+
+os.environ.setdefault("CLICKLAKE_VISITOR_HASH_KEY", VISITOR_KEY)
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from clicklake.spark import get_spark
+
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    session = get_spark("clicklake tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(raw=str(tmp_path / "raw"), lake=str(tmp_path / "lake"), visitor_hash_key=VISITOR_KEY)
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    if not REALDATA.is_dir():
+        pytest.skip(f"real sample logs not present at {REALDATA} (they live in the project's shared/ folder, not in a clone)")
+    return REALDATA
+
+
+def day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)

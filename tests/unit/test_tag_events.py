@@ -1,0 +1,110 @@
+"""Tag-event validation, derived time and deduplication, as tables of cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from clicklake.jobs import classify, tag_events
+
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+BASE = {
+    "event_id": "e1", "event_type": "page_view", "created_at": "2026-11-28T10:00:00.000Z", "sent_at": "2026-11-28T10:00:00.100Z",
+    "received_at": "2026-11-28T10:00:00.400Z", "anonymous_id": "cookie-1", "page_url": "https://www.example.com/a?utm_source=x",
+    "user_agent": UA, "ip": "81.2.69.160",
+}
+
+
+def event(**changes) -> str:
+    body = {**BASE, **changes}
+    return json.dumps({k: v for k, v in body.items() if v is not ...})
+
+
+PROBLEM_CASES = [
+    ("a valid page view", event(), None),
+    ("an unknown extra field is fine", event(new_field={"a": 1}), None),
+    ("properties of any JSON type become text", event(properties={"n": 5, "s": "t", "b": True}), None),
+    ("empty line is skipped", "", "skip"),
+    ("truncated JSON", event()[:40], "malformed_json"),
+    ("a JSON array is no event", "[1, 2]", "malformed_json"),
+    ("missing event_id", event(event_id=...), "missing_field:event_id"),
+    ("blank anonymous_id", event(anonymous_id=""), "missing_field:anonymous_id"),
+    ("missing collector time", event(received_at=...), "missing_field:received_at"),
+    ("collector time that is not a time", event(received_at="yesterday"), "bad_field:received_at"),
+    ("device time that is not a time", event(created_at="soon"), "bad_field:created_at"),
+    ("properties of the wrong type", event(properties=[1, 2]), "bad_field:type"),
+    ("unknown event type", event(event_type="scroll_depth"), "unknown_event_type"),
+]
+
+
+def test_event_problem_cases(spark):
+    df = spark.createDataFrame([(c, raw) for c, raw, _ in PROBLEM_CASES], "case string, raw_event string")
+    actual = tag_events.parse_events(df).select("case", "problem")
+    expected = spark.createDataFrame([(c, p) for c, _, p in PROBLEM_CASES], "case string, problem string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+TIME_CASES = [
+    # description, created, sent, received -> derived event time
+    ("sent at once: collector time minus the 100 ms the device held it",
+     "2026-11-28T10:00:00.000Z", "2026-11-28T10:00:00.100Z", "2026-11-28T10:00:00.400Z", "2026-11-28T10:00:00.300"),
+    ("device clock three hours fast is corrected",
+     "2026-11-28T13:00:00.000Z", "2026-11-28T13:00:00.100Z", "2026-11-28T10:00:00.400Z", "2026-11-28T10:00:00.300"),
+    ("queued offline and sent the next day keeps its day",
+     "2026-11-28T23:50:00.000Z", "2026-11-29T07:50:00.000Z", "2026-11-29T07:50:00.500Z", "2026-11-28T23:50:00.500"),
+    ("no device times: the collector time", None, None, "2026-11-28T10:00:00.400Z", "2026-11-28T10:00:00.400"),
+]
+
+
+def test_derived_event_time_cases(spark):
+    rows = [(c, event(created_at=cr if cr else ..., sent_at=se if se else ..., received_at=re)) for c, cr, se, re, _ in TIME_CASES]
+    df = spark.createDataFrame(rows, "case string, raw_event string")
+    actual = tag_events.parse_events(df).select("case", "event_ts")
+    expected = spark.createDataFrame(
+        [(c, dt.datetime.fromisoformat(d)) for c, *_, d in TIME_CASES], "case string, event_ts timestamp"
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_duplicates_keep_the_first_received_and_are_counted(spark):
+    lines = [
+        ("f1", 1, event(event_id="a", received_at="2026-11-28T10:00:05.000Z")),
+        ("f1", 2, event(event_id="a", received_at="2026-11-28T10:00:01.000Z")),  # the original, received first
+        ("f2", 1, event(event_id="a", received_at="2026-11-28T10:00:09.000Z")),
+        ("f2", 2, event(event_id="b")),
+        ("f2", 3, "{broken"),
+    ]
+    df = spark.createDataFrame(lines, "source_file string, line_number long, raw_event string").withColumn("dt", F.lit("2026-11-28").cast("date"))
+    out = tag_events.tag_silver(df, classify.user_agent_dimension, "www.example.com", "k", late_days=3)
+    events = {(r["event_id"], r["source_file"], r["line_number"]) for r in out["events"].collect()}
+    assert events == {("a", "f1", 2), ("b", "f2", 2)}
+    assert out["duplicates"].count() == 2
+    assert [(r["source_file"], r["line_number"], r["reason"]) for r in out["quarantine"].collect()] == [("f2", 3, "malformed_json")]
+    # every line is accounted for: unique + duplicates + quarantined
+    assert len(events) + out["duplicates"].count() + out["quarantine"].count() == len(lines)
+
+
+def test_late_and_future_events_are_quarantined_with_a_reason(spark):
+    lines = [
+        ("in time", event(event_id="a", received_at="2026-11-27T23:00:00.000Z")),
+        ("three days late is allowed", event(event_id="b", created_at=..., sent_at=..., received_at="2026-11-25T10:00:00.000Z")),
+        ("four days late", event(event_id="c", created_at=..., sent_at=..., received_at="2026-11-24T10:00:00.000Z")),
+        ("two days in the future", event(event_id="d", created_at=..., sent_at=..., received_at="2026-11-30T10:00:00.000Z")),
+    ]
+    df = spark.createDataFrame(lines, "source_file string, raw_event string").select(
+        "source_file", "raw_event", F.lit(1).cast("long").alias("line_number"), F.lit("2026-11-28").cast("date").alias("dt"))
+    out = tag_events.tag_silver(df, classify.user_agent_dimension, "www.example.com", "k", late_days=3)
+    reasons = {r["source_file"]: r["reason"] for r in out["quarantine"].collect()}
+    assert reasons == {"four days late": "too_late", "two days in the future": "future_timestamp"}
+
+
+def test_event_schema_matches_the_json_schema_file():
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "tag_event.v1.schema.json").read_text())
+    spark_fields = {f.name for f in tag_events.EVENT_SCHEMA.fields} - {"_corrupt"}
+    assert set(schema["properties"]) == spark_fields
+    assert set(schema["required"]) == set(tag_events.REQUIRED_FIELDS)
+    assert set(schema["properties"]["event_type"]["enum"]) == set(tag_events.EVENT_TYPES)
