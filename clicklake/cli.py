@@ -40,9 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=_date, required=True)
     run.add_argument("--raw", help="landing root (default $CLICKLAKE_RAW)")
     run.add_argument("--lake", help="lake root (default $CLICKLAKE_LAKE)")
-    run.add_argument("--layer", choices=("bronze", "silver", "gold", "all"), default="all")
-    run.add_argument("--step", choices=("stage", "gate", "all"), default="all",
-                     help="stage: write the date's tables to staging; gate: validate them, then publish; all: both")
+    run.add_argument("--layer", choices=("bronze", "silver", "gold", "all"), default="all",
+                     help="each layer is computed, validated by its quality gate, then published")
 
     sql = sub.add_parser("sql", help="query the lake's tables by name (bronze.*, silver.*, gold.*)")
     sql.add_argument("query")
@@ -85,9 +84,8 @@ def cmd_run(args) -> int:
 
     settings = _settings(args.raw, args.lake)
     layers = pipeline.LAYERS if args.layer == "all" else (args.layer,)
-    steps = pipeline.STEPS if args.step == "all" else (args.step,)
-    spark = get_spark(f"clicklake run {args.date} {args.layer}/{args.step}", settings.s3)
-    pipeline.run(spark, settings, args.date, layers=layers, steps=steps)
+    spark = get_spark(f"clicklake run {args.date} {args.layer}", settings.s3)
+    pipeline.run(spark, settings, args.date, layers=layers)
     return 0
 
 

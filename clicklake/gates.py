@@ -36,10 +36,12 @@ class CheckResult:
 
 
 class GateFailed(RuntimeError):
-    def __init__(self, layer: str, failures: list[CheckResult]):
+    def __init__(self, layer: str, failures: list[CheckResult], kept: dict[str, str] | None = None):
         self.failures = failures
+        self.kept = kept or {}
         lines = "\n".join(f.line() for f in failures)
-        super().__init__(f"quality gate of {layer} failed; nothing was published:\n{lines}")
+        where = "".join(f"\n  rejected batch of {name} kept at {path}" for name, path in sorted(self.kept.items()))
+        super().__init__(f"quality gate of {layer} failed; nothing of {layer} was published:\n{lines}{where}")
 
 
 def suite_spec(table: str) -> list[dict]:
@@ -81,6 +83,11 @@ def preload() -> None:
         _preloading.start()
 
 
+# Up to this many rows a batch is validated in pandas after one collect: GX runs each metric as a
+# separate Spark job, which costs seconds per expectation on small batches. Larger batches stay in Spark.
+PANDAS_MAX_ROWS = int(os.environ.get("CLICKLAKE_GX_PANDAS_MAX_ROWS", "300000"))
+
+
 @lru_cache(maxsize=1)
 def _context():
     if _preloading is not None:
@@ -94,12 +101,37 @@ def _context():
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     # persist=False: GX would otherwise cache the frame and never release it.
-    batch_definition = (
-        context.data_sources.add_spark(name="clicklake", persist=False)
+    batches = {
+        "spark": context.data_sources.add_spark(name="spark", persist=False)
         .add_dataframe_asset(name="staged")
-        .add_batch_definition_whole_dataframe(name="whole")
-    )
-    return gx, batch_definition
+        .add_batch_definition_whole_dataframe(name="whole"),
+        "pandas": context.data_sources.add_pandas(name="pandas")
+        .add_dataframe_asset(name="staged")
+        .add_batch_definition_whole_dataframe(name="whole"),
+    }
+    return gx, batches
+
+
+def _as_pandas(df):
+    """The batch as pandas (maps as text: no expectation looks inside them)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    columns = [F.col(f.name).cast("string").alias(f.name) if isinstance(f.dataType, T.MapType) else F.col(f.name)
+               for f in df.schema.fields]
+    return df.select(columns).toPandas()
+
+
+def _exception_message(info) -> str | None:
+    """GX reports an expectation that could not run either flat or keyed by metric."""
+    if not info:
+        return None
+    if info.get("raised_exception") or info.get("exception_message"):
+        return info.get("exception_message") or "raised an exception"
+    for value in info.values():
+        if isinstance(value, dict) and value.get("exception_message"):
+            return value["exception_message"].strip().splitlines()[-1]
+    return None
 
 
 def _observed(result: dict) -> str:
@@ -114,9 +146,9 @@ def _observed(result: dict) -> str:
     return json.dumps(result, default=str)[:200]
 
 
-def validate(df, table: str, params: dict[str, str]) -> list[CheckResult]:
-    """Run the table's suite on a Spark DataFrame."""
-    gx, batch_definition = _context()
+def validate(df, table: str, params: dict[str, str], rows: int | None = None) -> list[CheckResult]:
+    """Run the table's suite on a Spark DataFrame of `rows` rows (counted when not given)."""
+    gx, batches = _context()
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     suite = gx.ExpectationSuite(name=table)
@@ -125,13 +157,17 @@ def validate(df, table: str, params: dict[str, str]) -> list[CheckResult]:
             type=item["type"], kwargs=_substitute(item.get("kwargs", {}), params), meta={"severity": item["severity"]}
         )
         suite.add_expectation(config.to_domain_obj())
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+    rows = df.count() if rows is None else rows
+    if rows <= PANDAS_MAX_ROWS:
+        batch = batches["pandas"].get_batch(batch_parameters={"dataframe": _as_pandas(df)})
+    else:
+        batch = batches["spark"].get_batch(batch_parameters={"dataframe": df})
     outcome = batch.validate(suite, result_format="SUMMARY")
     results = []
     for r in outcome.results:
         config = r.expectation_config
         args = ", ".join(f"{k}={v}" for k, v in config.kwargs.items() if k not in ("batch_id",))
-        error = (r.exception_info or {}).get("exception_message") if not r.success else None
+        error = _exception_message(r.exception_info) if not r.success else None
         observed = f"error: {error}" if error else _observed(r.result or {})
         results.append(CheckResult(table, config.type, args, config.meta.get("severity", "fail"), bool(r.success), observed))
     return results

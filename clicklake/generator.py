@@ -565,10 +565,10 @@ class DayGenerator:
         }
 
 
-def generate(day: dt.date, out: str, visitors: int = 2000, seed: int = 42) -> dict:
+def generate(day: dt.date, out: str, visitors: int = 2000, seed: int = 42, s3=None) -> dict:
     """Write one day of landing files and its truth under `out` (a local path or s3:// URI)."""
     files, truth_sessions, summary = DayGenerator(day, visitors, seed).run()
-    sink = storage.open_location(out)
+    sink = storage.open_location(out, s3)
     for path, data in files.items():
         sink.put(path, data)
     truth_dir = f"_truth/dt={day.isoformat()}"

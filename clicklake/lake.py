@@ -1,9 +1,10 @@
 """Thin read/write helpers for the Delta tables. Every function here does I/O.
 
-Write-audit-publish: a run writes each table's new partitions to a staging Delta table of its own
-(`<lake>/_staging/run_date=D/<layer>/<table>`), the gate validates that, and publishing replaces the
-same date range of the published table in one Delta commit (`replaceWhere`). Readers of the
-published table never see a half-written or unvalidated day.
+Write-audit-publish: a layer computes the run's rows of each table and holds them as a staged
+batch (persisted by Spark), the gate validates the batches, and publishing replaces the same date
+range of each published table in one Delta commit (`replaceWhere`). Readers never see a
+half-written or unvalidated day. A batch that fails its gate is written to
+`<lake>/_rejected/run_date=D/<layer>/<table>` for inspection instead.
 """
 
 from __future__ import annotations
@@ -43,45 +44,23 @@ def read_published_range(spark: SparkSession, name: str, lake: str, start: dt.da
     return df.where(date_range_predicate(spec.partition_by, start, end))
 
 
-def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) -> DataFrame:
-    path = table(name).staging_path(lake, run_date)
-    if not is_delta_table(spark, path):
-        raise FileNotFoundError(
-            f"{name}: no staged result for run date {run_date} at {path}; run the layer's stage step first"
-        )
-    return spark.read.format("delta").load(spark_uri(path))
+# Below this many rows a batch is written as one file per date; larger batches keep Spark's split.
+ONE_FILE_PER_DATE_ROWS = 2_000_000
 
 
-def write_staged(df: DataFrame, name: str, lake: str, run_date: dt.date) -> int:
-    """Write the run's rows of a table to its staging table; returns the number of rows written."""
-    from delta.tables import DeltaTable
+def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: dt.date, end: dt.date, rows: int | None = None) -> int:
+    """Replace [start, end] of the published table with the batch, in one Delta commit.
 
-    spec = table(name)
-    target = spark_uri(spec.staging_path(lake, run_date))
-    (
-        conform(df, name)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .partitionBy(spec.partition_by)
-        .save(target)
-    )
-    metrics = DeltaTable.forPath(df.sparkSession, target).history(1).select("operationMetrics").first()[0]
-    return int(metrics.get("numOutputRows", 0))
-
-
-def publish(spark: SparkSession, name: str, lake: str, run_date: dt.date, start: dt.date, end: dt.date) -> int:
-    """Replace [start, end] of the published table with the staged rows, in one Delta commit.
-
-    Returns the published table's new Delta version.
+    Delta rejects the commit if a row of the batch falls outside the range. Returns the new version.
     """
     from delta.tables import DeltaTable
 
     spec = table(name)
-    staged = read_staged(spark, name, lake, run_date)
-    # replaceWhere also rejects staged rows outside the range (Delta's constraint check).
     target = spark_uri(spec.path(lake))
-    writer = conform(staged, name).write.format("delta").partitionBy(spec.partition_by)
+    batch = conform(batch, name)
+    if rows is not None and rows < ONE_FILE_PER_DATE_ROWS:
+        batch = batch.repartition(spec.partition_by)  # few, larger files: cheaper to write and to read
+    writer = batch.write.format("delta").partitionBy(spec.partition_by)
     if is_delta_table(spark, spec.path(lake)):
         writer.mode("overwrite").option("replaceWhere", date_range_predicate(spec.partition_by, start, end)).save(target)
     else:
@@ -96,6 +75,18 @@ def _describe(spark: SparkSession, spec: Table, target: str) -> None:
     spark.sql(f"ALTER TABLE delta.`{target}` SET TBLPROPERTIES ('comment' = '{description}')")
 
 
+def rejected_path(name: str, lake: str, run_date: dt.date) -> str:
+    spec = table(name)
+    return f"{lake}/_rejected/run_date={run_date.isoformat()}/{spec.layer}/{spec.short_name}"
+
+
+def keep_rejected(batch: DataFrame, name: str, lake: str, run_date: dt.date) -> str:
+    """Write a batch that failed its gate where people can look at it; returns the location."""
+    path = rejected_path(name, lake, run_date)
+    conform(batch, name).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(spark_uri(path))
+    return path
+
+
 def delta_version(spark: SparkSession, name: str, lake: str) -> int | None:
     from delta.tables import DeltaTable
 
@@ -103,19 +94,6 @@ def delta_version(spark: SparkSession, name: str, lake: str) -> int | None:
     if not is_delta_table(spark, path):
         return None
     return DeltaTable.forPath(spark, spark_uri(path)).history(1).select("version").first()[0]
-
-
-def remove_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) -> None:
-    """Drop a staging table once it is published."""
-    delete_path(spark, table(name).staging_path(lake, run_date))
-
-
-def delete_path(spark: SparkSession, path: str) -> None:
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(spark_uri(path))
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if fs.exists(hadoop_path):
-        fs.delete(hadoop_path, True)
 
 
 def empty_like(spark: SparkSession, name: str) -> DataFrame:

@@ -20,6 +20,7 @@ class LandingFiles:
     weblogs: tuple[str, ...]
     events: tuple[str, ...]
     ignored: tuple[str, ...]
+    total_bytes: int = 0
 
 
 def weblog_prefix(raw: str, day: dt.date) -> str:
@@ -43,13 +44,16 @@ def _glob(spark, pattern: str) -> list[tuple[str, int]]:
 def list_landing_files(spark, raw: str, day: dt.date) -> LandingFiles:
     """Files delivered for `day`. Raises MissingLandingFiles when there are none at all."""
     weblogs, events, ignored = [], [], []
-    for path, _size in _glob(spark, weblog_prefix(raw, day) + "/*/*"):
+    total = 0
+    for path, size in _glob(spark, weblog_prefix(raw, day) + "/*/*"):
         (weblogs if path.endswith(WEBLOG_SUFFIXES) else ignored).append(path)
-    for path, _size in _glob(spark, events_prefix(raw, day) + "/*"):
+        total += size
+    for path, size in _glob(spark, events_prefix(raw, day) + "/*"):
         (events if path.endswith(EVENT_SUFFIXES) else ignored).append(path)
+        total += size
     if not weblogs and not events:
         raise MissingLandingFiles(
             f"no landing files for {day}: expected {weblog_prefix(raw, day)}/<host>/<name>.log[.gz|.bz2] "
             f"and/or {events_prefix(raw, day)}/<name>.ndjson[.gz]"
         )
-    return LandingFiles(tuple(weblogs), tuple(events), tuple(ignored))
+    return LandingFiles(tuple(weblogs), tuple(events), tuple(ignored), total)

@@ -1,6 +1,6 @@
-"""One run date through the layers: stage (write the date's tables to staging), gate (validate the
-staged tables, then publish them in one Delta commit per table). This is what `clicklake run`
-and each Airflow task call.
+"""One run date through the layers, write-audit-publish per layer: compute the date's batches,
+validate them (the gate), publish them in one Delta commit per table. This is what
+`clicklake run` and each Airflow task call.
 """
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ import datetime as dt
 import time
 from types import ModuleType
 
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+
 from clicklake import gates, lake
 from clicklake.config import Settings
-from clicklake.tables import table
+from clicklake.tables import conform, table
 
 LAYERS = ("bronze", "silver", "gold")
-STEPS = ("stage", "gate")
 
 
 def layer_job(layer: str) -> ModuleType:
@@ -33,59 +35,82 @@ def gate_params(day: dt.date, start: dt.date, end: dt.date, settings: Settings) 
     }
 
 
-def schema_check(spark, name: str, df) -> gates.CheckResult:
+def schema_check(name: str, df: DataFrame) -> gates.CheckResult:
     expected = table(name).column_names
     return gates.CheckResult(name, "columns_match_schema", f"schemas/{name}.json", "fail", df.columns == expected, str(df.columns))
 
 
-def stage(spark, settings: Settings, layer: str, day: dt.date) -> dict[str, int]:
+class Batches:
+    """Persisted intermediate and output frames of one layer run, released together."""
+
+    def __init__(self):
+        self.frames: list[DataFrame] = []
+
+    def materialize(self, df: DataFrame) -> DataFrame:
+        # Computed once, now: every later consumer (outputs, gate, publish) reads the cached rows.
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        df.count()
+        self.frames.append(df)
+        return df
+
+    def release(self) -> None:
+        for df in self.frames:
+            df.unpersist()
+        self.frames.clear()
+
+
+def run_layer(spark, settings: Settings, layer: str, day: dt.date) -> list[gates.CheckResult]:
+    """Compute, validate and publish one layer for one date. Raises GateFailed, publishing nothing."""
     started = time.monotonic()
-    counts = layer_job(layer).stage(spark, settings, day)
-    print(f"{layer}: staged {day} in {time.monotonic() - started:.0f}s: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
-    return counts
+    job = layer_job(layer)
+    ranges = job.write_ranges(day, settings)
+    batches = Batches()
+    try:
+        built = job.build(spark, settings, day, batches.materialize)
+        # A job may already have materialized an output it reads itself (conformed, then cached).
+        outputs = {
+            name: df if df.is_cached and df.columns == table(name).column_names else batches.materialize(conform(df, name))
+            for name, df in built.items()
+        }
+        counts = {name: df.count() for name, df in outputs.items()}
+        print(f"{layer}: computed {day} in {time.monotonic() - started:.0f}s: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+
+        results: list[gates.CheckResult] = []
+        for name, (start, end) in ranges.items():
+            results.append(schema_check(name, outputs[name]))
+            results.extend(gates.validate(outputs[name], name, gate_params(day, start, end, settings), rows=counts[name]))
+        for result in results:
+            if not result.success:
+                print(result.line(), flush=True)
+        failures = [r for r in results if not r.success and r.severity == "fail"]
+        if failures:
+            kept = {name: lake.keep_rejected(outputs[name], name, settings.lake, day) for name in {f.table for f in failures}}
+            raise gates.GateFailed(layer, failures, kept)
+
+        # One after another: on a small driver, concurrent Delta commits only contend for the CPU.
+        versions = {name: lake.publish(spark, outputs[name], name, settings.lake, *r, rows=counts[name]) for name, r in ranges.items()}
+        passed = sum(r.success for r in results)
+        print(
+            f"{layer}: gate passed {passed}/{len(results)} checks; published in {time.monotonic() - started:.0f}s: "
+            + ", ".join(f"{k}@v{v}" for k, v in versions.items()),
+            flush=True,
+        )
+        return results
+    finally:
+        batches.release()
 
 
-def gate(spark, settings: Settings, layer: str, day: dt.date) -> list[gates.CheckResult]:
-    """Validate every staged table of the layer; publish all of them only if none fails."""
-    started = time.monotonic()
-    ranges = layer_job(layer).write_ranges(day, settings)
-    results: list[gates.CheckResult] = []
-    for name, (start, end) in ranges.items():
-        table_started = time.monotonic()
-        # Cached: the suite's metrics are many small Spark jobs over the same rows.
-        staged = lake.read_staged(spark, name, settings.lake, day).cache()
-        try:
-            results.append(schema_check(spark, name, staged))
-            results.extend(gates.validate(staged, name, gate_params(day, start, end, settings)))
-        finally:
-            staged.unpersist()
-        print(f"{layer}: validated {name} in {time.monotonic() - table_started:.1f}s", flush=True)
-    for result in results:
-        if not result.success:
-            print(result.line(), flush=True)
-    failures = [r for r in results if not r.success and r.severity == "fail"]
-    if failures:
-        raise gates.GateFailed(layer, failures)
-    versions = {}
-    for name, (start, end) in ranges.items():
-        versions[name] = lake.publish(spark, name, settings.lake, day, start, end)
-    # Staging goes only once all are published, so a gate retried after a crash republishes all.
-    for name in ranges:
-        lake.remove_staged(spark, name, settings.lake, day)
-    passed = sum(r.success for r in results)
-    print(
-        f"{layer}: gate passed {passed}/{len(results)} checks in {time.monotonic() - started:.0f}s; published "
-        + ", ".join(f"{k}@v{v}" for k, v in versions.items()),
-        flush=True,
-    )
-    return results
+def run(spark, settings: Settings, day: dt.date, layers=LAYERS) -> None:
+    from clicklake.landing import MissingLandingFiles, list_landing_files
+    from clicklake.spark import CODEGEN_MIN_INPUT_BYTES, tune_for_input
 
-
-def run(spark, settings: Settings, day: dt.date, layers=LAYERS, steps=STEPS) -> None:
-    if "gate" in steps:
-        gates.preload()
+    gates.preload()
+    try:
+        size = list_landing_files(spark, settings.raw, day).total_bytes
+    except MissingLandingFiles:
+        if "bronze" in layers:
+            raise
+        size = CODEGEN_MIN_INPUT_BYTES  # silver and gold read the lake; keep the default
+    tune_for_input(spark, size)
     for layer in layers:
-        if "stage" in steps:
-            stage(spark, settings, layer, day)
-        if "gate" in steps:
-            gate(spark, settings, layer, day)
+        run_layer(spark, settings, layer, day)

@@ -33,12 +33,13 @@ DOC = """
 Turns one UTC day of landing files (`<raw>/weblogs/dt=D/`, `<raw>/events/dt=D/`) into the lake's
 bronze, silver and gold Delta tables. `ds` is the delivery date D; the data interval is that day.
 
-Each layer is one task that writes, audits, then publishes: it writes the date's tables to
-staging, validates them with the layer's Great Expectations suites (the gate), and only then
-publishes them, one Delta commit per table. A failed gate fails the task, names the failed
-expectations with observed values in the log, and leaves the published tables as they were; the
-next layer does not run. (One task per layer, not two: each task starts a Spark driver, and the
-gate reuses the one that staged the data.)
+Each layer is one task that writes, audits, then publishes: it computes the date's tables as
+staged batches, validates them with the layer's Great Expectations suites (the gate), and only
+then publishes them, one Delta commit per table. A failed gate fails the task, names the failed
+expectations with observed values in the log, keeps the rejected batch under
+`<lake>/_rejected/` and leaves the published tables as they were; the next layer does not run.
+(One task per layer, not two: each task starts a Spark driver, and the gate validates the
+batches that driver holds.)
 
 Reruns and backfills are safe: a run rewrites exactly its date's partitions (silver.hits and gold
 also the few neighbouring dates that late data and sessions crossing midnight touch).
@@ -87,9 +88,8 @@ with DAG(
             env=S3_ENV,
             append_env=True,
             doc_md=(
-                f"Writes the date's {layer} tables to staging, validates them with expectations/{layer}.*.yml "
-                "and publishes them only if every `fail` expectation holds (`clicklake run --layer "
-                f"{layer}`; `--step stage` / `--step gate` run the halves on their own)."
+                f"`clicklake run --layer {layer}`: computes the date's {layer} tables, validates them with "
+                f"expectations/{layer}.*.yml and publishes them only if every `fail` expectation holds."
             ),
         )
         previous >> task

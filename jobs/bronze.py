@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from clicklake import lake
 from clicklake.config import Settings
 from clicklake.landing import list_landing_files
+from clicklake.tables import conform
 
 TABLES = ("bronze.weblog_lines", "bronze.tag_events")
 
@@ -81,7 +82,7 @@ class _WholeFiles:
         self.spark.conf.set(self.KEY, self.previous)
 
 
-def stage(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, int]:
+def build(spark: SparkSession, settings: Settings, day: dt.date, materialize) -> dict[str, DataFrame]:
     files = list_landing_files(spark, settings.raw, day)
     if files.ignored:
         print(f"bronze: ignoring {len(files.ignored)} landing file(s) with unknown suffixes: {', '.join(files.ignored[:5])}")
@@ -92,13 +93,14 @@ def stage(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, in
         "bronze.weblog_lines": (files.weblogs, weblog_lines),
         "bronze.tag_events": (files.events, tag_event_lines),
     }
-    counts = {}
+    frames = {}
     with _WholeFiles(spark):
         for name, (paths, transform) in outputs.items():
             raw = read_lines(spark, paths)
             df = transform(raw, day) if raw is not None else lake.empty_like(spark, name)
-            counts[name] = lake.write_staged(df, name, settings.lake, day)
-    return counts
+            # Read here, while files are kept whole; later steps use the cached lines.
+            frames[name] = materialize(conform(df, name))
+    return frames
 
 
 def write_ranges(day: dt.date, settings: Settings) -> dict[str, tuple[dt.date, dt.date]]:

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from clicklake import lake
 from clicklake.config import Settings
 from clicklake.jobs import sessions
+from clicklake.jobs.weblogs import keep
 
 TABLES = ("gold.page_views", "gold.sessions", "gold.daily_kpis")
 
@@ -36,10 +37,12 @@ def write_ranges(day: dt.date, settings: Settings) -> dict[str, tuple[dt.date, d
 
 
 def gold_tables(hits: DataFrame, weblog_hits: DataFrame, file_audit: DataFrame, categories: DataFrame,
-                start: dt.date, end: dt.date, settings: Settings) -> dict[str, DataFrame]:
-    """Pure: silver inputs -> the gold tables for session dates start..end."""
+                start: dt.date, end: dt.date, settings: Settings, materialize=keep) -> dict[str, DataFrame]:
+    """Pure: silver inputs -> the gold tables for session dates start..end.
+
+    `materialize` is called on the sessionized page views, which all three tables read."""
     in_range = F.col("session_date").between(lake.lit_date(start), lake.lit_date(end))
-    page_views = sessions.sessionize(hits, settings.session_timeout_min, settings.session_max_hours).where(in_range)
+    page_views = materialize(sessions.sessionize(hits, settings.session_timeout_min, settings.session_max_hours).where(in_range))
     session_rows = sessions.sessions_from_page_views(page_views, categories)
     kpis = sessions.daily_kpis(session_rows, weblog_hits, file_audit, hits)
     return {"gold.page_views": page_views, "gold.sessions": session_rows, "gold.daily_kpis": kpis}
@@ -53,10 +56,9 @@ def source_categories(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame(rows, "source string, category string")
 
 
-def stage(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, int]:
+def build(spark: SparkSession, settings: Settings, day: dt.date, materialize) -> dict[str, DataFrame]:
     start, end = session_range(day, settings)
     hits = lake.read_published_range(spark, "silver.hits", settings.lake, start - dt.timedelta(days=1), end + dt.timedelta(days=1))
     weblog_hits = lake.read_published_range(spark, "silver.weblog_hits", settings.lake, start, end)
     audit = lake.read_published_range(spark, "silver.file_audit", settings.lake, start, end)
-    tables = gold_tables(hits, weblog_hits, audit, source_categories(spark), start, end, settings)
-    return {name: lake.write_staged(df, name, settings.lake, day) for name, df in tables.items()}
+    return gold_tables(hits, weblog_hits, audit, source_categories(spark), start, end, settings, materialize)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clicklake import lake
 from clicklake.config import Settings
 from clicklake.jobs import classify, hits, tag_events, weblogs
+from clicklake.tables import conform
 
 DAY_TABLES = ("silver.weblog_hits", "silver.tag_events", "silver.quarantine", "silver.file_audit")
 TABLES = (*DAY_TABLES, "silver.hits")
@@ -42,9 +42,9 @@ def file_audit(weblog_parsed: DataFrame, tag_parsed: DataFrame, tag_duplicates: 
         problem = F.col("problem")
         return parsed.groupBy("dt", "source_file").agg(
             F.count(F.lit(1)).alias("lines"),
-            F.sum(problem.isNull().cast("long")).alias("valid"),
-            F.sum((problem.isNotNull() & (problem != "skip")).cast("long")).alias("quarantined"),
-            F.sum((problem == "skip").cast("long")).alias("skipped"),
+            F.count_if(problem.isNull()).alias("valid"),
+            F.count_if(problem.isNotNull() & (problem != "skip")).alias("quarantined"),
+            F.count_if(F.coalesce(problem == "skip", F.lit(False))).alias("skipped"),
         ).withColumn("source", F.lit(source))
 
     dups = tag_duplicates.groupBy("source_file").agg(F.count(F.lit(1)).alias("duplicates"))
@@ -59,40 +59,31 @@ def file_audit(weblog_parsed: DataFrame, tag_parsed: DataFrame, tag_duplicates: 
 
 # ---- I/O -------------------------------------------------------------------------------------
 
-def read_around(spark: SparkSession, name: str, settings: Settings, day: dt.date, staged_today: DataFrame) -> DataFrame:
-    """Published rows of dt in D-L..D+L, with today's staged rows in place of the published dt=D."""
+def read_around(spark: SparkSession, name: str, settings: Settings, day: dt.date, today: DataFrame) -> DataFrame:
+    """Published rows of dt in D-L..D+L, with this run's rows in place of the published dt=D."""
     span = dt.timedelta(days=settings.late_days)
     published = lake.read_published_range(spark, name, settings.lake, day - span, day + span)
-    return published.where(F.col("dt") != lake.lit_date(day)).unionByName(staged_today)
+    return published.where(F.col("dt") != lake.lit_date(day)).unionByName(today)
 
 
-def stage(spark: SparkSession, settings: Settings, day: dt.date) -> dict[str, int]:
+def build(spark: SparkSession, settings: Settings, day: dt.date, materialize) -> dict[str, DataFrame]:
     lines = lake.read_published_range(spark, "bronze.weblog_lines", settings.lake, day, day)
     events = lake.read_published_range(spark, "bronze.tag_events", settings.lake, day, day)
-
-    web = weblogs.weblog_silver(lines, classify.user_agent_dimension, settings.default_site, settings.visitor_hash_key, settings.late_days)
-    tags = tag_events.tag_silver(events, classify.user_agent_dimension, settings.default_site, settings.visitor_hash_key, settings.late_days)
-    # Each parsed frame feeds three outputs; parse once.
-    for frame in (web["parsed"], tags["parsed"]):
-        frame.persist(StorageLevel.MEMORY_AND_DISK)
-    counts = {}
-    try:
-        outputs = {
-            "silver.weblog_hits": web["hits"],
-            "silver.tag_events": tags["events"],
-            "silver.quarantine": web["quarantine"].unionByName(tags["quarantine"]),
-            "silver.file_audit": file_audit(web["parsed"], tags["parsed"], tags["duplicates"]),
-        }
-        for name, df in outputs.items():
-            counts[name] = lake.write_staged(df, name, settings.lake, day)
-    finally:
-        for frame in (web["parsed"], tags["parsed"]):
-            frame.unpersist()
-
-    weblog_hits = read_around(spark, "silver.weblog_hits", settings, day, lake.read_staged(spark, "silver.weblog_hits", settings.lake, day))
-    tag_rows = read_around(spark, "silver.tag_events", settings, day, lake.read_staged(spark, "silver.tag_events", settings.lake, day))
+    site, key, late = settings.default_site, settings.visitor_hash_key, settings.late_days
+    web = weblogs.weblog_silver(lines, classify.user_agent_dimension, site, key, late, materialize)
+    tags = tag_events.tag_silver(events, classify.user_agent_dimension, site, key, late, materialize)
+    outputs = {
+        "silver.weblog_hits": materialize(conform(web["hits"], "silver.weblog_hits")),
+        "silver.tag_events": materialize(conform(tags["events"], "silver.tag_events")),
+        "silver.quarantine": web["quarantine"].unionByName(tags["quarantine"]),
+        "silver.file_audit": file_audit(web["parsed"], tags["parsed"], tags["duplicates"]),
+    }
+    weblog_hits = read_around(spark, "silver.weblog_hits", settings, day, outputs["silver.weblog_hits"])
+    tag_rows = read_around(spark, "silver.tag_events", settings, day, outputs["silver.tag_events"])
+    # Only page-level rows matter here, and the matching reads each several times.
+    log_views = materialize(weblog_hits.where(F.col("is_page_view")))
+    tag_views = materialize(tag_rows.where(F.col("event_type") == "page_view"))
     start, end = hits_range(day, settings)
-    page_views = hits.build_hits(weblog_hits, tag_rows, settings.tag_match_window_s)
-    in_range = F.col("event_date").between(lake.lit_date(start), lake.lit_date(end))
-    counts["silver.hits"] = lake.write_staged(page_views.where(in_range), "silver.hits", settings.lake, day)
-    return counts
+    page_views = hits.build_hits(log_views, tag_views, settings.tag_match_window_s)
+    outputs["silver.hits"] = page_views.where(F.col("event_date").between(lake.lit_date(start), lake.lit_date(end)))
+    return outputs

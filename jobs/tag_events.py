@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from clicklake.jobs import classify
-from clicklake.jobs.weblogs import date_window_problem
+from clicklake.jobs.weblogs import date_window_problem, keep
 
 EVENT_TYPES = ("page_view", "page_ping", "link_click", "download", "custom")
 REQUIRED_FIELDS = ("event_id", "event_type", "received_at", "anonymous_id")
@@ -133,17 +133,18 @@ def first_received(events: DataFrame) -> Column:
     return F.row_number().over(order)
 
 
-def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str, late_days: int) -> dict[str, DataFrame]:
-    """bronze.tag_events -> {"events": unique valid events, "quarantine", "parsed" (with problem and is_duplicate)}."""
+def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str, late_days: int, materialize=keep) -> dict[str, DataFrame]:
+    """bronze.tag_events -> {"events": unique valid events, "quarantine", "parsed" (with problem),
+    "duplicates": one row per dropped copy}. `materialize` as in weblogs.weblog_silver."""
     parsed = parse_events(lines)
-    parsed = parsed.withColumn(
+    parsed = materialize(parsed.withColumn(
         "problem",
         F.coalesce("problem", date_window_problem(F.to_date("event_ts"), F.col("dt"), late_days)),
-    )
+    ))
     valid = parsed.where(F.col("problem").isNull())
     ranked = valid.withColumn("_rank", first_received(valid))
     unique = ranked.where(F.col("_rank") == 1).drop("_rank")
-    events = type_events(unique, default_site, secret)
+    events = materialize(type_events(unique, default_site, secret))
     with_ua = classify.with_user_agent_fields(events, ua_dimension_of(events))
     events = with_ua.withColumns({"bot_reason": F.col("ua_bot_reason"), "is_bot": F.col("ua_bot_reason").isNotNull()})
     rejected = parsed.where(F.col("problem").isNotNull() & (F.col("problem") != "skip"))

@@ -180,19 +180,24 @@ def quarantine_rows(rejected: DataFrame, source: str, raw_column: str) -> DataFr
     )
 
 
-def weblog_silver(lines: DataFrame, ua_dimension_of, site: str, secret: str, late_days: int) -> dict[str, DataFrame]:
+def keep(df: DataFrame) -> DataFrame:
+    """The default `materialize` hook: nothing. The I/O layer passes one that persists."""
+    return df
+
+
+def weblog_silver(lines: DataFrame, ua_dimension_of, site: str, secret: str, late_days: int, materialize=keep) -> dict[str, DataFrame]:
     """bronze.weblog_lines -> {"hits": silver.weblog_hits rows, "quarantine": ..., "parsed": all rows with problem}.
 
     `ua_dimension_of(df_with_user_agent)` builds the user-agent dimension (classify.user_agent_dimension).
+    `materialize(df)` is called on the intermediate frames that several outputs read: persisting
+    them keeps Spark from re-parsing, and from inlining the parse into every consumer.
     """
     parsed = parse_combined(lines)
-    parsed = parsed.withColumn(
+    parsed = materialize(parsed.withColumn(
         "problem",
         F.coalesce("problem", date_window_problem(F.to_date("ts"), F.col("dt"), late_days)),
-    )
-    good = parsed.where(F.col("problem").isNull())
-    hits = classify_hits(good, site, secret)
+    ))
+    hits = materialize(classify_hits(parsed.where(F.col("problem").isNull()), site, secret))
     hits = finish_hits(hits, ua_dimension_of(hits))
     rejected = parsed.where(F.col("problem").isNotNull() & (F.col("problem") != "skip"))
     return {"hits": hits, "quarantine": quarantine_rows(rejected, "weblog", "line"), "parsed": parsed}
-

@@ -1,0 +1,208 @@
+"""The whole pipeline in this process on local folders: generator -> bronze -> silver -> gold,
+checked against the generator's truth, for reruns, out-of-order runs and bad input."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from clicklake import cli, lake, pipeline
+from clicklake.config import Settings
+from clicklake.generator import generate
+from clicklake.landing import MissingLandingFiles
+from clicklake.tables import all_tables
+
+D = dt.date(2026, 11, 28)
+D1 = D + dt.timedelta(days=1)
+VISITORS = 300
+GOLD = ("gold.sessions", "gold.page_views", "gold.daily_kpis")
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    raw = tmp_path_factory.mktemp("raw")
+    generate(D, str(raw), visitors=VISITORS, seed=7)
+    return raw
+
+
+def make_settings(raw: Path, lake_dir: Path) -> Settings:
+    return Settings(raw=str(raw), lake=str(lake_dir), visitor_hash_key="test-visitor-key")
+
+
+@pytest.fixture(scope="module")
+def in_order(spark, landing, tmp_path_factory) -> Settings:
+    settings = make_settings(landing, tmp_path_factory.mktemp("lake_in_order"))
+    for day in (D, D1):
+        pipeline.run(spark, settings, day)
+    return settings
+
+
+def snapshot(spark, settings: Settings, names) -> dict[str, list]:
+    out = {}
+    for name in names:
+        df = lake.read_published(spark, name, settings.lake)
+        out[name] = sorted(tuple(r) for r in df.collect()) if df is not None else None
+    return out
+
+
+def truth(raw: Path, day: dt.date) -> tuple[list[dict], dict]:
+    base = raw / "_truth" / f"dt={day}"
+    sessions = [json.loads(line) for line in (base / "sessions.ndjson").read_text().splitlines() if line]
+    return sessions, json.loads((base / "summary.json").read_text())
+
+
+def session_keys(rows) -> collections.Counter:
+    return collections.Counter(rows)
+
+
+def test_gold_sessions_equal_the_generators_truth(spark, in_order, landing):
+    expected, summary = truth(landing, D)
+    sessions = lake.read_published(spark, "gold.sessions", in_order.lake).where(F.col("session_date") == lake.lit_date(D))
+    fmt = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+    got = [
+        (r["s"], r["e"], r["pageviews"], r["entry_page"], r["exit_page"], r["channel"])
+        for r in sessions.select(F.date_format("session_start", fmt).alias("s"), F.date_format("session_end", fmt).alias("e"),
+                                 "pageviews", "entry_page", "exit_page", "channel").collect()
+    ]
+    want = [(t["session_start"], t["session_end"], t["pageviews"], t["entry_page"], t["exit_page"], t["channel"]) for t in expected]
+    assert len(got) == summary["sessions"]
+    assert session_keys(got) == session_keys(want)
+    assert any(t["crosses_midnight"] for t in expected), "the sample must hold a session across midnight"
+    visitors = sessions.select("visitor_id").distinct().count()
+    assert visitors == summary["visitors"]
+
+
+def test_every_line_is_accounted_for(spark, in_order, landing):
+    _, summary = truth(landing, D)
+    for day in (D, D1):
+        audit = {r["source_file"]: r for r in lake.read_published_range(spark, "silver.file_audit", in_order.lake, day, day).collect()}
+        bronze = {}
+        for name in ("bronze.weblog_lines", "bronze.tag_events"):
+            for r in lake.read_published_range(spark, name, in_order.lake, day, day).groupBy("source_file").count().collect():
+                bronze[r["source_file"]] = r["count"]
+        parsed = {}
+        for name in ("silver.weblog_hits", "silver.tag_events"):
+            for r in lake.read_published_range(spark, name, in_order.lake, day, day).groupBy("source_file").count().collect():
+                parsed[r["source_file"]] = r["count"]
+        quarantined = collections.Counter(
+            r["source_file"] for r in lake.read_published_range(spark, "silver.quarantine", in_order.lake, day, day).collect())
+        assert set(audit) == set(bronze)
+        for path, row in audit.items():
+            assert row["lines"] == bronze[path], path
+            assert row["parsed"] == parsed.get(path, 0), path
+            assert row["quarantined"] == quarantined.get(path, 0), path
+            assert row["lines"] == row["parsed"] + row["duplicates"] + row["quarantined"] + row["skipped"], path
+        # bronze holds every line the generator wrote for the day
+        for rel, count in summary["lines_per_file"].items():
+            if f"dt={day}" in rel:
+                matches = [p for p in bronze if p.endswith(rel)]
+                assert matches and bronze[matches[0]] == count, rel
+
+
+def test_quarantine_reasons_match_the_dirty_lines_written(spark, in_order, landing):
+    _, summary = truth(landing, D)
+    reasons = collections.Counter(r["reason"] for r in lake.read_published(spark, "silver.quarantine", in_order.lake).collect())
+    written = {k: v for k, v in summary["malformed"].items() if k != "empty_line"}
+    # D's own files plus the malformed lines planted in D+1's tail files of the same generator run
+    assert reasons == collections.Counter(written)
+    skipped = sum(r["skipped"] for r in lake.read_published(spark, "silver.file_audit", in_order.lake).collect())
+    assert skipped == summary["malformed"]["empty_line"]
+
+
+def test_duplicate_events_are_removed(spark, in_order, landing):
+    _, summary = truth(landing, D)
+    duplicates = sum(r["duplicates"] for r in lake.read_published(spark, "silver.file_audit", in_order.lake).collect())
+    # retries that landed in the same delivery date are dropped in silver.tag_events ...
+    assert 0 < duplicates <= summary["events_duplicate"]
+    # ... and the rest when page views of both days meet in silver.hits
+    ids = lake.read_published(spark, "silver.hits", in_order.lake).groupBy("hit_id").count().where("count > 1").count()
+    assert ids == 0
+
+
+def test_no_raw_ip_or_email_reaches_silver_or_gold(spark, in_order, landing):
+    raw_ips = set()
+    for path in landing.rglob("*.log.gz"):
+        raw_ips.update(line.split(" ", 1)[0] for line in gzip.decompress(path.read_bytes()).decode().splitlines() if line)
+    url_columns = {"path", "query", "referrer", "page_url", "entry_page", "exit_page"}
+    for name, spec in all_tables().items():
+        if spec.layer == "bronze" or name == "silver.quarantine":  # raw input by definition
+            continue
+        df = lake.read_published(spark, name, in_order.lake)
+        text_columns = [f.name for f in df.schema.fields if f.dataType.simpleString() == "string"]
+        urls = [c for c in text_columns if c in url_columns]
+        if urls:
+            blob = df.select(F.concat_ws(" ", *urls).alias("t"))
+            assert blob.where(F.col("t").rlike(r"[A-Za-z0-9._%+-]+(@|%40)[A-Za-z0-9.-]+\.[a-z]{2,}")).count() == 0, name
+        values = {v for r in df.select(*text_columns).collect() for v in r if v}
+        assert not (values & raw_ips), f"{name} holds raw client IPs"
+
+
+def test_a_rerun_leaves_identical_tables(spark, in_order):
+    names = sorted(all_tables())
+    before = snapshot(spark, in_order, names)
+    versions = {n: lake.delta_version(spark, n, in_order.lake) for n in GOLD}
+    pipeline.run(spark, in_order, D)
+    after = snapshot(spark, in_order, names)
+    assert after == before
+    assert all(lake.delta_version(spark, n, in_order.lake) == versions[n] + 1 for n in GOLD), "one commit per table and run"
+
+
+def test_out_of_order_runs_converge(spark, in_order, landing, tmp_path):
+    other = make_settings(landing, tmp_path / "lake_reversed")
+    for day in (D1, D):
+        pipeline.run(spark, other, day)
+    assert snapshot(spark, other, GOLD + ("silver.hits",)) == snapshot(spark, in_order, GOLD + ("silver.hits",))
+
+
+def test_missing_landing_files_is_a_clear_error(spark, landing, tmp_path):
+    settings = make_settings(landing, tmp_path / "lake")
+    with pytest.raises(MissingLandingFiles, match="no landing files for 2026-12-25"):
+        pipeline.run(spark, settings, dt.date(2026, 12, 25), layers=("bronze",))
+    code = cli.main(["run", "--date", "2026-12-25", "--raw", str(landing), "--lake", str(tmp_path / "lake")])
+    assert code == cli.EXIT_MISSING_INPUT
+
+
+def test_unreadable_gzip_is_a_clear_error_naming_the_file(spark, landing, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    shutil.copytree(landing / "weblogs" / f"dt={D}", raw / "weblogs" / f"dt={D}")
+    victim = next((raw / "weblogs" / f"dt={D}" / "web-01").glob("*.gz"))
+    victim.write_bytes(victim.read_bytes()[:200])  # cut short, like an interrupted upload
+    code = cli.main(["run", "--date", str(D), "--raw", str(raw), "--lake", str(tmp_path / "lake"), "--layer", "bronze"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_BAD_INPUT
+    assert victim.name in err and "rerun this date" in err
+    assert lake.read_published(spark, "bronze.weblog_lines", str(tmp_path / "lake")) is None, "nothing was published"
+
+
+def test_a_failing_gate_publishes_nothing_and_names_the_expectation(spark, in_order, monkeypatch):
+    from clicklake.gates import GateFailed
+    from clicklake.jobs import gold
+
+    real_build = gold.build
+
+    def corrupted(spark_, settings_, day_, materialize):
+        tables = real_build(spark_, settings_, day_, materialize)
+        first = tables["gold.sessions"].limit(1).withColumn("duration_s", F.lit(-5.0))
+        tables["gold.sessions"] = tables["gold.sessions"].unionByName(first)  # a duplicate id with a negative duration
+        return tables
+
+    monkeypatch.setattr(gold, "build", corrupted)
+    before = {n: lake.delta_version(spark, n, in_order.lake) for n in GOLD}
+    rows_before = snapshot(spark, in_order, GOLD)
+    with pytest.raises(GateFailed) as failed:
+        pipeline.run_layer(spark, in_order, "gold", D)
+    message = str(failed.value)
+    assert "[FAIL] gold.sessions: expect_column_values_to_be_unique(column=session_id) observed 2 unexpected" in message
+    assert "[FAIL] gold.sessions: expect_column_values_to_be_between(column=duration_s, min_value=0.0, max_value=86400.0) observed 1 unexpected" in message
+    assert "e.g. [-5.0]" in message
+    assert {n: lake.delta_version(spark, n, in_order.lake) for n in GOLD} == before
+    assert snapshot(spark, in_order, GOLD) == rows_before
+    kept = lake.rejected_path("gold.sessions", in_order.lake, D)
+    assert spark.read.format("delta").load(kept).where("duration_s < 0").count() == 1
