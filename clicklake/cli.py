@@ -57,13 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(raw=None, lake=None, need_raw=True):
-    import os
-
     from clicklake.config import Settings
 
-    if not need_raw and not (raw or os.environ.get("CLICKLAKE_RAW")):
-        raw = "unused"
-    return Settings.from_env(raw=raw, lake=lake)
+    return Settings.from_env(raw=raw, lake=lake, need_raw=need_raw)
 
 
 def _read_error(exc: Exception) -> str | None:

@@ -7,7 +7,7 @@ same job code runs on a laptop with the embedded S3 server and on a cluster agai
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -63,17 +63,20 @@ class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
 
     @classmethod
-    def from_env(cls, raw: str | None = None, lake: str | None = None) -> "Settings":
-        raw = raw or os.environ.get("CLICKLAKE_RAW")
+    def from_env(cls, raw: str | None = None, lake: str | None = None, need_raw: bool = True) -> "Settings":
+        """Settings from flags (raw, lake) and the environment. Readers of the lake alone
+        (`clicklake sql`) pass need_raw=False."""
+        raw = raw or os.environ.get("CLICKLAKE_RAW") or (None if need_raw else "")
         lake = lake or os.environ.get("CLICKLAKE_LAKE")
-        missing = [name for name, value in (("CLICKLAKE_RAW (or --raw)", raw), ("CLICKLAKE_LAKE (or --lake)", lake)) if not value]
-        key = os.environ.get("CLICKLAKE_VISITOR_HASH_KEY")
-        if not key:
+        required = [("CLICKLAKE_LAKE (or --lake)", lake)] + ([("CLICKLAKE_RAW (or --raw)", raw)] if need_raw else [])
+        missing = [name for name, value in required if not value]
+        key = os.environ.get("CLICKLAKE_VISITOR_HASH_KEY", "")
+        if not key and need_raw:
             missing.append("CLICKLAKE_VISITOR_HASH_KEY (secret key of the visitor hash; keep it stable)")
         if missing:
             raise ConfigError("missing settings: " + ", ".join(missing) + ". See README 'Configuration'.")
         settings = cls(
-            raw=normalize_uri(raw),
+            raw=normalize_uri(raw) if raw else "",
             lake=normalize_uri(lake),
             visitor_hash_key=key,
             default_site=os.environ.get("CLICKLAKE_DEFAULT_SITE", "www.example.com"),
@@ -94,8 +97,6 @@ class Settings:
         if self.late_days < 0:
             raise ConfigError("CLICKLAKE_LATE_DAYS must be zero or more")
 
-    def with_locations(self, raw: str | None = None, lake: str | None = None) -> "Settings":
-        return replace(self, raw=normalize_uri(raw) if raw else self.raw, lake=normalize_uri(lake) if lake else self.lake)
 
 
 def normalize_uri(uri: str) -> str:

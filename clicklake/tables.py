@@ -59,8 +59,6 @@ class Table:
     def path(self, lake: str) -> str:
         return f"{lake}/{self.layer}/{self.short_name}"
 
-    def staging_path(self, lake: str, run_date) -> str:
-        return f"{lake}/_staging/run_date={run_date.isoformat()}/{self.layer}/{self.short_name}"
 
 
 @lru_cache(maxsize=None)

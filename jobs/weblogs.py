@@ -53,7 +53,7 @@ def _request_parts(request: Column) -> dict[str, Column]:
 def parse_combined(lines: DataFrame) -> DataFrame:
     """bronze.weblog_lines rows -> the same rows with typed fields and a `problem` reason code.
 
-    `problem` is null for usable lines, 'skip' for empty lines, else a quarantine reason.
+    `problem` is null for usable lines, 'skip' for empty and comment (#) lines, else a quarantine reason.
     """
     fields = split_combined(F.col("line"))
     with_fields = lines.withColumn("_f", fields)
@@ -78,7 +78,7 @@ def parse_combined(lines: DataFrame) -> DataFrame:
         classify.none_if_blank(get("user_agent")).alias("user_agent"),
     )
     problem = (
-        F.when(F.trim(F.col("line")) == "", F.lit("skip"))
+        F.when((F.trim(F.col("line")) == "") | F.col("line").startswith("#"), F.lit("skip"))
         .when(F.col("_f").isNull(), F.lit("unparseable_line"))
         .when(F.col("ts").isNull(), F.lit("bad_timestamp"))
         .when(F.col("status").isNull() | ~F.col("status").between(100, 599), F.lit("bad_status"))

@@ -54,6 +54,7 @@ PARSE_CASES = [
     ("status that is not a number", f'81.2.69.160 - - [28/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" abc 5 "-" "{UA}"', None, "bad_status"),
     ("empty line is skipped", "", None, "skip"),
     ("blank line is skipped", "   ", None, "skip"),
+    ("comment line is skipped", "# Request with invalid length should not error out", None, "skip"),
 ]
 
 

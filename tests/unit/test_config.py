@@ -1,0 +1,52 @@
+"""Settings come from flags and the environment, with clear errors when something is missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from clicklake.config import ConfigError, Settings, normalize_uri, spark_uri
+
+BASE = {"CLICKLAKE_RAW": "s3://b/raw", "CLICKLAKE_LAKE": "s3://b/lake/", "CLICKLAKE_VISITOR_HASH_KEY": "k"}
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({**BASE, "CLICKLAKE_RAW": ""}, "CLICKLAKE_RAW"),
+        ({**BASE, "CLICKLAKE_LAKE": ""}, "CLICKLAKE_LAKE"),
+        ({**BASE, "CLICKLAKE_VISITOR_HASH_KEY": ""}, "CLICKLAKE_VISITOR_HASH_KEY"),
+        ({**BASE, "CLICKLAKE_SESSION_TIMEOUT_MIN": "thirty"}, "whole number"),
+        ({**BASE, "CLICKLAKE_SESSION_MAX_HOURS": "48"}, "between 1 and 24"),
+        ({**BASE, "CLICKLAKE_LATE_DAYS": "-1"}, "zero or more"),
+    ],
+    ids=["no raw", "no lake", "no hash key", "timeout not a number", "sessions longer than a day", "negative lateness"],
+)
+def test_bad_settings_are_named(monkeypatch, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env()
+
+
+def test_flags_win_over_the_environment_and_uris_are_normalized(monkeypatch, tmp_path):
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env(raw=str(tmp_path / "r") + "/", lake=None)
+    assert settings.raw == str(tmp_path / "r") and settings.lake == "s3://b/lake"
+
+
+def test_reading_the_lake_needs_neither_raw_nor_the_key(monkeypatch):
+    monkeypatch.setenv("CLICKLAKE_LAKE", "s3://b/lake")
+    monkeypatch.delenv("CLICKLAKE_RAW", raising=False)
+    monkeypatch.delenv("CLICKLAKE_VISITOR_HASH_KEY", raising=False)
+    assert Settings.from_env(need_raw=False).lake == "s3://b/lake"
+
+
+@pytest.mark.parametrize("uri, expected", [("s3://b/x", "s3a://b/x"), ("s3a://b/x", "s3a://b/x"), ("/tmp/x", "/tmp/x")])
+def test_spark_reaches_s3_through_s3a(uri, expected):
+    assert spark_uri(uri) == expected
+
+
+def test_relative_paths_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert normalize_uri("lake") == str(tmp_path / "lake")
