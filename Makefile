@@ -11,11 +11,13 @@ EMBEDDED := set -a && . infra/embedded.env && set +a
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml Makefile
 	@command -v java >/dev/null || { echo "Java 17 is required (Spark runs on the JVM): install openjdk-17-jre" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(BIN)/uv pip install --quiet -p $(BIN)/python -r requirements.lock
+	@# Compiled now, once: where PYTHONDONTWRITEBYTECODE is set, every process (each Airflow task,
+	@# each Spark Python worker) would otherwise recompile Great Expectations, Airflow and pandas.
+	$(BIN)/uv pip install --quiet --compile-bytecode -p $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet -p $(BIN)/python --no-deps -e .
 	@echo "Resolving Spark's Delta Lake and S3A jars from Maven Central into .cache/ivy (first time only) ..."
 	$(BIN)/python -m clicklake.spark

@@ -129,8 +129,6 @@ def format_table(columns, rows) -> str:
 
 
 def cmd_parse_log(args) -> int:
-    from pyspark.sql import functions as F
-
     from clicklake.config import normalize_uri, spark_uri
     from clicklake.jobs import weblogs
     from clicklake.spark import get_spark

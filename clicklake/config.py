@@ -98,7 +98,6 @@ class Settings:
             raise ConfigError("CLICKLAKE_LATE_DAYS must be zero or more")
 
 
-
 def normalize_uri(uri: str) -> str:
     """Local paths become absolute; s3:// and s3a:// stay as given (without a trailing slash)."""
     uri = uri.rstrip("/")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import gzip
-import io
 import itertools
 import json
 import math
@@ -276,7 +275,7 @@ class DayGenerator:
         if channel == "Referral":
             return rng.choice(cat.landing_pages), None, rng.choice(REFERRAL_REFERRERS)
         if channel == "Email":
-            return rng.choice(cat.products), f"utm_source=newsletter&utm_medium=email&utm_campaign=black-friday-2026&utm_content=hero", None
+            return rng.choice(cat.products), "utm_source=newsletter&utm_medium=email&utm_campaign=black-friday-2026&utm_content=hero", None
         if channel == "Paid Search":
             if rng.random() < 0.5:
                 return rng.choice(cat.products), f"gclid=Cj0KCQiA{rng.getrandbits(48):x}", "https://www.google.com/"

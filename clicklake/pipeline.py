@@ -45,18 +45,23 @@ class Batches:
 
     def __init__(self):
         self.frames: list[DataFrame] = []
+        self.rows: dict[int, int] = {}  # id of a materialized frame -> its row count
 
     def materialize(self, df: DataFrame) -> DataFrame:
         # Computed once, now: every later consumer (outputs, gate, publish) reads the cached rows.
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
-        df.count()
+        self.rows[id(df)] = df.count()
         self.frames.append(df)
         return df
+
+    def count(self, df: DataFrame) -> int:
+        return self.rows[id(df)] if id(df) in self.rows else df.count()
 
     def release(self) -> None:
         for df in self.frames:
             df.unpersist()
         self.frames.clear()
+        self.rows.clear()
 
 
 def run_layer(spark, settings: Settings, layer: str, day: dt.date) -> list[gates.CheckResult]:
@@ -72,7 +77,7 @@ def run_layer(spark, settings: Settings, layer: str, day: dt.date) -> list[gates
             name: df if df.is_cached and df.columns == table(name).column_names else batches.materialize(conform(df, name))
             for name, df in built.items()
         }
-        counts = {name: df.count() for name, df in outputs.items()}
+        counts = {name: batches.count(df) for name, df in outputs.items()}
         print(f"{layer}: computed {day} in {time.monotonic() - started:.0f}s: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
 
         results: list[gates.CheckResult] = []

@@ -146,7 +146,6 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None):
     return spark
 
 
-
 # Whole-stage code generation compiles Java for every new query plan. On a day of a few million
 # lines or fewer that compiling costs more than it saves (measured: a 7,600-line day ran in 53 s
 # interpreted against 81 s compiled); bigger days keep it.

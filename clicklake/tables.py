@@ -60,7 +60,6 @@ class Table:
         return f"{lake}/{self.layer}/{self.short_name}"
 
 
-
 @lru_cache(maxsize=None)
 def all_tables() -> dict[str, Table]:
     tables = {}
