@@ -68,6 +68,20 @@ def dags_test(day, env: dict[str, str], log_path: Path, echo=None) -> int:
         return proc.wait()
 
 
+def run_states(day, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The state of the DAG run for `day` and of each of its tasks, from the metadata database."""
+    def cli(*args) -> list[dict]:
+        out = subprocess.run([airflow_bin(), *args, "-o", "json"], env=env, capture_output=True, text=True, check=True)
+        return json.loads(out.stdout[out.stdout.index("["):])
+
+    runs = [r for r in cli("dags", "list-runs", DAG_ID) if str(r.get("logical_date", "")).startswith(day.isoformat())]
+    if not runs:
+        raise LookupError(f"no run of {DAG_ID} for {day}")
+    run = runs[0]
+    tasks = cli("tasks", "states-for-dag-run", DAG_ID, run["run_id"])
+    return run["state"], {t["task_id"]: t["state"] for t in tasks}
+
+
 def standalone() -> None:
     """Airflow's scheduler, dag-processor, API server and triggerer on 127.0.0.1:8080 (foreground)."""
     from clicklake.config import repo_root

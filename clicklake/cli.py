@@ -41,7 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--raw", help="landing root (default $CLICKLAKE_RAW)")
     run.add_argument("--lake", help="lake root (default $CLICKLAKE_LAKE)")
     run.add_argument("--layer", choices=("bronze", "silver", "gold", "all"), default="all",
-                     help="each layer is computed, validated by its quality gate, then published")
+                     help="the layer(s) to run (default all: bronze -> gate -> silver -> gate -> gold -> gate -> publish)")
+    run.add_argument("--step", type=_steps, default="all",
+                     help="write: stage the tables; audit: the quality gate on the staged tables; "
+                          "publish: replace the published date ranges with staged tables that passed; "
+                          "several joined by commas (write,audit), or all (the default)")
 
     sql = sub.add_parser("sql", help="query the lake's tables by name (bronze.*, silver.*, gold.*)")
     sql.add_argument("query")
@@ -54,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     parse_log.add_argument("--format", default="auto", help="auto or combined")
     parse_log.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     return parser
+
+
+def _steps(text: str):
+    if text == "all":
+        return text
+    steps = tuple(text.split(","))
+    unknown = [s for s in steps if s not in ("write", "audit", "publish")]
+    if unknown or not steps:
+        raise argparse.ArgumentTypeError(f"steps are write, audit, publish (comma-separated) or all, not {text!r}")
+    return steps
 
 
 def _settings(raw=None, lake=None, need_raw=True):
@@ -80,8 +94,9 @@ def cmd_run(args) -> int:
 
     settings = _settings(args.raw, args.lake)
     layers = pipeline.LAYERS if args.layer == "all" else (args.layer,)
-    spark = get_spark(f"clicklake run {args.date} {args.layer}", settings.s3)
-    pipeline.run(spark, settings, args.date, layers=layers)
+    steps = pipeline.STEPS if args.step == "all" else args.step
+    spark = get_spark(f"clicklake run {args.date} {args.layer} {args.step}", settings.s3)
+    pipeline.run(spark, settings, args.date, layers=layers, steps=steps)
     return 0
 
 
@@ -163,7 +178,7 @@ COMMANDS = {"run": cmd_run, "generate": cmd_generate, "sql": cmd_sql, "parse-log
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from clicklake.gates import GateFailed
+    from clicklake.gates import GateFailed, NotValidated
     from clicklake.landing import MissingLandingFiles
 
     try:
@@ -174,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     except MissingLandingFiles as exc:
         print(f"clicklake: missing input: {exc}", file=sys.stderr)
         return EXIT_MISSING_INPUT
-    except GateFailed as exc:
+    except (GateFailed, NotValidated) as exc:
         print(f"clicklake: {exc}", file=sys.stderr)
         return EXIT_GATE
     except Exception as exc:  # noqa: BLE001 - turned into a clear message where we can

@@ -21,14 +21,42 @@ def repo_root() -> Path | None:
     return here if (here / "pyproject.toml").is_file() else None
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_number(name: str, default, parse=int):
     raw = os.environ.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+        kind = "a whole number" if parse is int else "a number"
+        raise ConfigError(f"{name} must be {kind}, got {raw!r}") from exc
+
+
+def _env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int)
+
+
+def _env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float)
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """Thresholds the quality gates fill into the suites (expectations/*.yml)."""
+
+    max_quarantine_share: float = 0.2  # a landing file with more unusable lines fails silver
+    min_volume_ratio: float = 0.5  # a day below this share of the trailing average fails bronze
+    volume_history_days: int = 7
+    volume_min_history_days: int = 3  # fewer published days than this: no volume floor yet
+
+    @classmethod
+    def from_env(cls) -> "GatePolicy":
+        return cls(
+            max_quarantine_share=_env_float("CLICKLAKE_MAX_QUARANTINE_SHARE", 0.2),
+            min_volume_ratio=_env_float("CLICKLAKE_MIN_VOLUME_RATIO", 0.5),
+            volume_history_days=_env_int("CLICKLAKE_VOLUME_HISTORY_DAYS", 7),
+            volume_min_history_days=_env_int("CLICKLAKE_VOLUME_MIN_HISTORY_DAYS", 3),
+        )
 
 
 @dataclass(frozen=True)
@@ -61,6 +89,7 @@ class Settings:
     late_days: int = 3
     tag_match_window_s: int = 10
     s3: S3Settings = field(default_factory=S3Settings)
+    gates: GatePolicy = field(default_factory=GatePolicy)
 
     @classmethod
     def from_env(cls, raw: str | None = None, lake: str | None = None, need_raw: bool = True) -> "Settings":
@@ -85,6 +114,7 @@ class Settings:
             late_days=_env_int("CLICKLAKE_LATE_DAYS", 3),
             tag_match_window_s=_env_int("CLICKLAKE_TAG_MATCH_WINDOW_S", 10),
             s3=S3Settings.from_env(),
+            gates=GatePolicy.from_env(),
         )
         settings.validate()
         return settings
@@ -96,7 +126,10 @@ class Settings:
             raise ConfigError("CLICKLAKE_SESSION_MAX_HOURS must be between 1 and 24: sessions may span one midnight only")
         if self.late_days < 0:
             raise ConfigError("CLICKLAKE_LATE_DAYS must be zero or more")
-
+        if not 0 <= self.gates.max_quarantine_share <= 1:
+            raise ConfigError("CLICKLAKE_MAX_QUARANTINE_SHARE must be between 0 and 1")
+        if self.gates.min_volume_ratio < 0 or self.gates.volume_history_days < 1:
+            raise ConfigError("CLICKLAKE_MIN_VOLUME_RATIO must be 0 or more and CLICKLAKE_VOLUME_HISTORY_DAYS 1 or more")
 
 def normalize_uri(uri: str) -> str:
     """Local paths become absolute; s3:// and s3a:// stay as given (without a trailing slash)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from clicklake import airflow_local, storage
 from clicklake.config import ConfigError, Settings, repo_root
 
-INTERESTING = re.compile(r"(bronze|silver|gold): (staged|gate)|\[(FAIL|warn)\]|Marking task|state=|Traceback|Error|clicklake: ")
+INTERESTING = re.compile(r"(bronze|silver|gold): (wrote|gate)|published |\[(FAIL|warn)\]|Marking task|state=|Traceback|Error|clicklake: ")
 
 
 def load_env_file(path: Path) -> None:
@@ -35,7 +35,7 @@ def s3_local(root: Path, action: str) -> subprocess.CompletedProcess:
 def summary(settings: Settings, day) -> str:
     from pyspark.sql import functions as F
 
-    from clicklake import lake
+    from clicklake import lake, pipeline
     from clicklake.spark import get_spark
     from clicklake.tables import all_tables
 
@@ -44,7 +44,16 @@ def summary(settings: Settings, day) -> str:
     for name in sorted(all_tables()):
         df = lake.read_published(spark, name, settings.lake)
         count = "-" if df is None else f"{df.count():,}"
-        lines.append(f"  {name:<22} {count:>10}   {all_tables()[name].path(settings.lake)}")
+        lines.append(f"  {name:<28} {count:>10}   {all_tables()[name].path(settings.lake)}")
+    results = lake.read_published(spark, pipeline.RESULTS, settings.lake)
+    if results is not None:
+        lines += ["", f"Quality gates of {day} (quality.validation_results; Data Docs per layer):"]
+        verdicts = results.where(F.col("run_date") == lake.lit_date(day)).groupBy("layer").agg(
+            F.count_if("success").alias("passed"), F.count(F.lit(1)).alias("checks"),
+            F.count_if(~F.col("success") & (F.col("severity") == "warn")).alias("warnings"))
+        for row in sorted(verdicts.collect(), key=lambda r: pipeline.LAYERS.index(r["layer"])):
+            lines.append(f"  {row['layer']:<7} {row['passed']}/{row['checks']} checks passed, {row['warnings']} warning(s)   "
+                         f"{pipeline.docs_location(settings, row['layer'], day)}/index.html")
     kpis = lake.read_published(spark, "gold.daily_kpis", settings.lake)
     if kpis is not None:
         for row in kpis.where(F.col("date") == lake.lit_date(day)).collect():

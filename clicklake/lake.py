@@ -1,15 +1,19 @@
 """Thin read/write helpers for the Delta tables. Every function here does I/O.
 
-Write-audit-publish: a layer computes the run's rows of each table and holds them as a staged
-batch (persisted by Spark), the gate validates the batches, and publishing replaces the same date
-range of each published table in one Delta commit (`replaceWhere`). Readers never see a
-half-written or unvalidated day. A batch that fails its gate is written to
-`<lake>/_rejected/run_date=D/<layer>/<table>` for inspection instead.
+Write-audit-publish: a layer's write step stores the run's rows of each table as a staged Delta
+table under `<lake>/_staging/run_date=D/<layer>/<table>`; the audit step validates the staged
+tables (the gate) and records its verdict in quality.validation_results; the publish step replaces
+the same date range of each published table with the staged rows in one Delta commit
+(`replaceWhere`), but only for a staged version whose gate passed, then drops the staging.
+Readers never see a half-written or unvalidated day, and a batch that failed its gate stays in
+staging for inspection.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -44,6 +48,25 @@ def read_published_range(spark: SparkSession, name: str, lake: str, start: dt.da
     return df.where(date_range_predicate(spec.partition_by, start, end))
 
 
+class LakeView:
+    """What a run's write step reads: the published tables, except that a staged batch of the same
+    run which passed its gate (`overlays`: name -> (batch, start, end)) stands in for the date range
+    it is about to replace. Layers of one run thus build on each other before anything is published."""
+
+    def __init__(self, spark: SparkSession, lake: str, overlays: dict | None = None):
+        self.spark, self.lake, self.overlays = spark, lake, overlays or {}
+
+    def range(self, name: str, start: dt.date, end: dt.date) -> DataFrame:
+        published = read_published_range(self.spark, name, self.lake, start, end)
+        if name not in self.overlays:
+            return published
+        staged, staged_start, staged_end = self.overlays[name]
+        column = table(name).partition_by
+        replaced = date_range_predicate(column, staged_start, staged_end)
+        return published.where(f"NOT ({replaced})").unionByName(
+            conform(staged, name).where(date_range_predicate(column, start, end)))
+
+
 # Below this many rows a batch is written as one file per date; larger batches keep Spark's split.
 ONE_FILE_PER_DATE_ROWS = 2_000_000
 
@@ -75,16 +98,74 @@ def _describe(spark: SparkSession, spec: Table, target: str) -> None:
     spark.sql(f"ALTER TABLE delta.`{target}` SET TBLPROPERTIES ('comment' = '{description}')")
 
 
-def rejected_path(name: str, lake: str, run_date: dt.date) -> str:
+def staging_path(name: str, lake: str, run_date: dt.date) -> str:
     spec = table(name)
-    return f"{lake}/_rejected/run_date={run_date.isoformat()}/{spec.layer}/{spec.short_name}"
+    return f"{lake}/_staging/run_date={run_date.isoformat()}/{spec.layer}/{spec.short_name}"
 
 
-def keep_rejected(batch: DataFrame, name: str, lake: str, run_date: dt.date) -> str:
-    """Write a batch that failed its gate where people can look at it; returns the location."""
-    path = rejected_path(name, lake, run_date)
-    conform(batch, name).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(spark_uri(path))
-    return path
+# Staged tables this process wrote or read, by location: the steps of one run look them up many
+# times, and each Delta history lookup is a Spark job. Another process's writes are not seen here;
+# each Airflow task is its own process and reads afresh.
+_staged: dict[str, "Staged"] = {}
+
+
+def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) -> int:
+    """Store a batch of `rows` rows as the staged table of the run; returns its Delta version."""
+    from delta.tables import DeltaTable
+
+    spec = table(name)
+    target = spark_uri(staging_path(name, lake, run_date))
+    # The schema is the batch's own: the gate must see a batch that lost a column, not a conformed one.
+    # The row count rides in the commit, so the gate (often another process) need not recount.
+    (batch.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+     .option("userMetadata", json.dumps({"rows": rows})).partitionBy(spec.partition_by).save(target))
+    spark = batch.sparkSession
+    version = DeltaTable.forPath(spark, target).history(1).select("version").first()[0]
+    _staged[target] = Staged(spark.read.format("delta").option("versionAsOf", version).load(target), version, rows)
+    return version
+
+
+@dataclass(frozen=True)
+class Staged:
+    batch: DataFrame
+    version: int
+    rows: int
+
+
+def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) -> Staged | None:
+    """The staged batch of a run, or None when nothing is staged."""
+    from delta.tables import DeltaTable
+
+    path = staging_path(name, lake, run_date)
+    if spark_uri(path) in _staged:
+        return _staged[spark_uri(path)]
+    if not is_delta_table(spark, path):
+        return None
+    last = DeltaTable.forPath(spark, spark_uri(path)).history(1).select("version", "userMetadata").first()
+    batch = spark.read.format("delta").option("versionAsOf", last["version"]).load(spark_uri(path))
+    rows = json.loads(last["userMetadata"])["rows"] if last["userMetadata"] else batch.count()
+    _staged[spark_uri(path)] = Staged(batch, last["version"], rows)
+    return _staged[spark_uri(path)]
+
+
+def drop_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) -> None:
+    """Delete a published run's staged table (through Hadoop's file system: local or s3a)."""
+    _staged.pop(spark_uri(staging_path(name, lake, run_date)), None)
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(spark_uri(staging_path(name, lake, run_date)))
+    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+
+
+def replace_rows(spark: SparkSession, rows: DataFrame, name: str, lake: str, predicate: str) -> None:
+    """Replace the rows matching `predicate` with `rows` in one commit (small bookkeeping tables)."""
+    spec = table(name)
+    target = spark_uri(spec.path(lake))
+    writer = conform(rows, name).coalesce(1).write.format("delta").partitionBy(spec.partition_by)
+    if is_delta_table(spark, spec.path(lake)):
+        writer.mode("overwrite").option("replaceWhere", predicate).save(target)
+    else:
+        writer.mode("errorifexists").save(target)
+        _describe(spark, spec, target)
 
 
 def delta_version(spark: SparkSession, name: str, lake: str) -> int | None:

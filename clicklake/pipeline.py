@@ -1,6 +1,16 @@
-"""One run date through the layers, write-audit-publish per layer: compute the date's batches,
-validate them (the gate), publish them in one Delta commit per table. This is what
-`clicklake run` and each Airflow task call.
+"""One run date through the layers as write-audit-publish, the order SPEC 7 gives:
+bronze -> gate -> silver -> gate -> gold -> gate -> publish.
+
+    write    compute the layer's tables for the date and store them as staged Delta tables
+    audit    the gate: validate the staged tables (schema, the tables' suites, reconciliation
+             across layers), record every check in quality.validation_results, build Data Docs;
+             fail loudly, naming the expectations and observed values
+    publish  replace the date ranges of the published tables with the staged rows, one Delta
+             commit per table, only for staged versions whose gate passed
+
+`clicklake run` calls these steps, all of them in one process by default; the Airflow DAG runs each
+as its own task. A later layer's write reads the earlier layers' passed staged batches of the same
+run (lake.LakeView), so nothing is published until every gate has passed.
 """
 
 from __future__ import annotations
@@ -11,12 +21,15 @@ from types import ModuleType
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
-from clicklake import gates, lake
+from clicklake import gates, lake, reconcile
 from clicklake.config import Settings
 from clicklake.tables import conform, table
 
 LAYERS = ("bronze", "silver", "gold")
+STEPS = ("write", "audit", "publish")
+RESULTS = "quality.validation_results"
 
 
 def layer_job(layer: str) -> ModuleType:
@@ -25,97 +38,239 @@ def layer_job(layer: str) -> ModuleType:
     return {"bronze": bronze, "silver": silver, "gold": gold}[layer]
 
 
-def gate_params(day: dt.date, start: dt.date, end: dt.date, settings: Settings) -> dict[str, str]:
+def layer_tables(layer: str) -> tuple[str, ...]:
+    return layer_job(layer).TABLES
+
+
+def gate_params(day: dt.date, start: dt.date, end: dt.date, settings: Settings) -> dict:
     return {
         "run_date": day.isoformat(),
         "range_start": start.isoformat(),
         "range_end": end.isoformat(),
         "events_from": (day - dt.timedelta(days=settings.late_days)).isoformat(),
         "events_to": (day + dt.timedelta(days=1)).isoformat(),
+        "max_quarantine_share": settings.gates.max_quarantine_share,
+        # Freshness: a full day's delivery reaches into the day's last hours.
+        "fresh_after": dt.datetime.combine(day, dt.time(18, 0)),
     }
 
 
-def schema_check(name: str, df: DataFrame) -> gates.CheckResult:
-    expected = table(name).column_names
-    return gates.CheckResult(name, "columns_match_schema", f"schemas/{name}.json", "fail", df.columns == expected, str(df.columns))
+def volume_floor(daily_lines: list[int], settings: Settings) -> int:
+    """The fewest lines a day may have: a share of the trailing days' average, 0 without enough history."""
+    if len(daily_lines) < settings.gates.volume_min_history_days:
+        return 0
+    return int(settings.gates.min_volume_ratio * sum(daily_lines) / len(daily_lines))
+
+
+def trailing_daily_lines(spark, settings: Settings, day: dt.date) -> dict[str, list[int]]:
+    """Per source, lines of each published delivery date before `day` (bronze.landing_files)."""
+    start = day - dt.timedelta(days=settings.gates.volume_history_days)
+    history = lake.read_published_range(spark, "bronze.landing_files", settings.lake, start, day - dt.timedelta(days=1))
+    daily: dict[str, list[int]] = {}
+    for r in history.groupBy("source", "dt").agg(F.sum("lines").alias("lines")).collect():
+        daily.setdefault(r["source"], []).append(r["lines"])
+    return daily
+
+
+VOLUME_SOURCES = {"bronze.weblog_lines": "weblog", "bronze.tag_events": "tag_event"}
+
+
+def layer_params(spark, settings: Settings, layer: str, day: dt.date) -> dict[str, dict]:
+    """The parameters each suite of the layer is filled in with."""
+    ranges = layer_job(layer).write_ranges(day, settings)
+    params = {name: gate_params(day, *ranges[name], settings) for name in layer_tables(layer)}
+    if layer == "bronze":
+        daily = trailing_daily_lines(spark, settings, day)
+        for name, source in VOLUME_SOURCES.items():
+            params[name]["volume_floor"] = volume_floor(daily.get(source, []), settings)
+    return params
+
+
+def schema_check(name: str, df: DataFrame, version: int | None = None) -> gates.CheckResult:
+    expected = [(f.name, f.dataType.simpleString()) for f in table(name).schema.fields]
+    got = [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
+    missing = [n for n, _ in expected if n not in dict(got)]
+    observed = f"missing {missing}" if missing else str([f"{n} {t}" for n, t in got])
+    return gates.CheckResult(name, "columns_match_schema", f"schemas/{name}.json", "fail", got == expected, observed, version)
 
 
 class Batches:
-    """Persisted intermediate and output frames of one layer run, released together."""
+    """Persisted intermediate frames of one layer run, released together."""
 
     def __init__(self):
         self.frames: list[DataFrame] = []
-        self.rows: dict[int, int] = {}  # id of a materialized frame -> its row count
 
     def materialize(self, df: DataFrame) -> DataFrame:
-        # Computed once, now: every later consumer (outputs, gate, publish) reads the cached rows.
+        # Computed once, now: every later consumer reads the cached rows.
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
-        self.rows[id(df)] = df.count()
+        df.count()
         self.frames.append(df)
         return df
-
-    def count(self, df: DataFrame) -> int:
-        return self.rows[id(df)] if id(df) in self.rows else df.count()
 
     def release(self) -> None:
         for df in self.frames:
             df.unpersist()
         self.frames.clear()
-        self.rows.clear()
 
 
-def run_layer(spark, settings: Settings, layer: str, day: dt.date) -> list[gates.CheckResult]:
-    """Compute, validate and publish one layer for one date. Raises GateFailed, publishing nothing."""
+# ---- the gate's verdicts ---------------------------------------------------------------------
+
+# Verdicts this process recorded or read, by (lake, run date); record() replaces them.
+_verdicts: dict[tuple[str, dt.date], list] = {}
+
+
+def passed_versions(spark, settings: Settings, day: dt.date) -> dict[str, int]:
+    """Staged versions whose layer gate passed for the run date: table name -> staged version."""
+    key = (settings.lake, day)
+    if key not in _verdicts:
+        results = lake.read_published(spark, RESULTS, settings.lake)
+        _verdicts[key] = [] if results is None else [
+            r.asDict() for r in results.where(F.col("run_date") == lake.lit_date(day))
+            .select("layer", "table_name", "severity", "success", "staged_version").collect()]
+    rows = _verdicts[key]
+    failed_layers = {r["layer"] for r in rows if r["severity"] == "fail" and not r["success"]}
+    return {r["table_name"]: r["staged_version"] for r in rows
+            if r["layer"] not in failed_layers and r["staged_version"] is not None}
+
+
+def staged_view(spark, settings: Settings, day: dt.date, layers) -> lake.LakeView:
+    """The lake as the write step of a later layer sees it (see module doc)."""
+    passed = passed_versions(spark, settings, day)
+    overlays = {}
+    for layer in layers:
+        ranges = layer_job(layer).write_ranges(day, settings)
+        for name in layer_tables(layer):
+            staged = lake.read_staged(spark, name, settings.lake, day)
+            if staged is None:
+                continue
+            if passed.get(name) == staged.version:
+                overlays[name] = (staged.batch, *ranges[name])
+            else:
+                print(f"{layer}: staged {name} of {day} has no passed gate; reading the published table", flush=True)
+    return lake.LakeView(spark, settings.lake, overlays)
+
+
+def record(spark, settings: Settings, layer: str, day: dt.date, results: list[gates.CheckResult]) -> None:
+    rows = [(day, layer, r.table, r.expectation, r.arguments, r.severity, r.success, r.observed, r.staged_version)
+            for r in results]
+    df = spark.createDataFrame(rows, table(RESULTS).schema)
+    lake.replace_rows(spark, df, RESULTS, settings.lake, f"run_date = '{day.isoformat()}' AND layer = '{layer}'")
+    _verdicts.pop((settings.lake, day), None)
+
+
+# ---- the three steps -------------------------------------------------------------------------
+
+def write(spark, settings: Settings, layer: str, day: dt.date) -> dict[str, int]:
+    """Compute the layer's tables for the date and stage them; returns staged versions."""
     started = time.monotonic()
     job = layer_job(layer)
-    ranges = job.write_ranges(day, settings)
+    view = staged_view(spark, settings, day, LAYERS[: LAYERS.index(layer)])
     batches = Batches()
     try:
-        built = job.build(spark, settings, day, batches.materialize)
-        # A job may already have materialized an output it reads itself (conformed, then cached).
-        outputs = {
-            name: df if df.is_cached and df.columns == table(name).column_names else batches.materialize(conform(df, name))
-            for name, df in built.items()
-        }
-        counts = {name: batches.count(df) for name, df in outputs.items()}
-        print(f"{layer}: computed {day} in {time.monotonic() - started:.0f}s: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
-
-        results: list[gates.CheckResult] = []
-        for name, (start, end) in ranges.items():
-            results.append(schema_check(name, outputs[name]))
-            results.extend(gates.validate(outputs[name], name, gate_params(day, start, end, settings), rows=counts[name]))
-        for result in results:
-            if not result.success:
-                print(result.line(), flush=True)
-        failures = [r for r in results if not r.success and r.severity == "fail"]
-        if failures:
-            kept = {name: lake.keep_rejected(outputs[name], name, settings.lake, day) for name in {f.table for f in failures}}
-            raise gates.GateFailed(layer, failures, kept)
-
-        # One after another: on a small driver, concurrent Delta commits only contend for the CPU.
-        versions = {name: lake.publish(spark, outputs[name], name, settings.lake, *r, rows=counts[name]) for name, r in ranges.items()}
-        passed = sum(r.success for r in results)
-        print(
-            f"{layer}: gate passed {passed}/{len(results)} checks; published in {time.monotonic() - started:.0f}s: "
-            + ", ".join(f"{k}@v{v}" for k, v in versions.items()),
-            flush=True,
-        )
-        return results
+        built = job.build(spark, settings, day, batches.materialize, view)
+        versions, counts = {}, {}
+        for name in job.TABLES:
+            # A job may already have materialized an output it reads itself (conformed, then cached).
+            df = built[name]
+            if not (df.is_cached and df.columns == table(name).column_names):
+                df = batches.materialize(conform(df, name))
+            counts[name] = df.count()
+            versions[name] = lake.stage(df, name, settings.lake, day, counts[name])
     finally:
         batches.release()
+    print(f"{layer}: wrote {day} to staging in {time.monotonic() - started:.0f}s: "
+          + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+    return versions
 
 
-def run(spark, settings: Settings, day: dt.date, layers=LAYERS) -> None:
+def reconciliation(spark, settings: Settings, layer: str, day: dt.date, staged: dict[str, DataFrame]) -> DataFrame:
+    view = staged_view(spark, settings, day, LAYERS[: LAYERS.index(layer)])
+    if layer == "bronze":
+        return reconcile.bronze_checks(staged["bronze.landing_files"], staged["bronze.weblog_lines"], staged["bronze.tag_events"])
+    if layer == "silver":
+        return reconcile.silver_checks(
+            view.range("bronze.weblog_lines", day, day), view.range("bronze.tag_events", day, day),
+            staged["silver.weblog_hits"], staged["silver.tag_events"], staged["silver.quarantine"], staged["silver.file_audit"])
+    start, end = layer_job("gold").session_range(day, settings)
+    return reconcile.gold_checks(view.range("silver.hits", start, end), staged["gold.page_views"], staged["gold.sessions"],
+                                 staged["gold.daily_kpis"], start, end)
+
+
+def docs_location(settings: Settings, layer: str, day: dt.date) -> str:
+    return f"{settings.lake}/_quality/data_docs/run_date={day.isoformat()}/{layer}"
+
+
+def audit(spark, settings: Settings, layer: str, day: dt.date) -> list[gates.CheckResult]:
+    """The gate of a layer: validate its staged tables, record the verdict. Raises GateFailed."""
+    started = time.monotonic()
+    params = layer_params(spark, settings, layer, day)
+    gate = gates.Gate(docs_location(settings, layer, day))
+    results: list[gates.CheckResult] = []
+    staged = {}
+    for name in layer_tables(layer):
+        found = lake.read_staged(spark, name, settings.lake, day)
+        if found is None:
+            raise gates.NotValidated(f"nothing of {name} is staged for {day}: run `clicklake run --date {day} --layer {layer} --step write` first")
+        staged[name] = found.batch
+        results.append(schema_check(name, found.batch, found.version))
+        results.extend(gate.validate(found.batch, name, params[name], rows=found.rows, staged_version=found.version))
+    if all(r.success for r in results if r.expectation == "columns_match_schema"):
+        results.extend(gate.validate(reconciliation(spark, settings, layer, day, staged), gates.RECONCILIATION, {}))
+    else:
+        results.append(gates.CheckResult(gates.RECONCILIATION, "reconciliation", "", "fail", False,
+                                         "not run: a staged table does not match its schema"))
+    record(spark, settings, layer, day, results)
+    docs = gate.build_docs()
+    for result in results:
+        if not result.success:
+            print(result.line(), flush=True)
+    failures = [r for r in results if not r.success and r.severity == "fail"]
+    if failures:
+        raise gates.GateFailed(layer, failures, f"{settings.lake}/_staging/run_date={day.isoformat()}/{layer}", docs or "")
+    print(f"{layer}: gate passed {sum(r.success for r in results)}/{len(results)} checks in "
+          f"{time.monotonic() - started:.0f}s; Data Docs: {docs}", flush=True)
+    return results
+
+
+def publish(spark, settings: Settings, layers, day: dt.date) -> dict[str, int]:
+    """Publish the staged tables of the layers whose gate passed; returns the new table versions."""
+    started = time.monotonic()
+    passed = passed_versions(spark, settings, day)
+    plan = []
+    for layer in layers:
+        ranges = layer_job(layer).write_ranges(day, settings)
+        for name in layer_tables(layer):
+            staged = lake.read_staged(spark, name, settings.lake, day)
+            if staged is None or passed.get(name) != staged.version:
+                what = "nothing is staged" if staged is None else f"staged version {staged.version} has no passed gate"
+                raise gates.NotValidated(f"cannot publish {name} for {day}: {what}; published tables are unchanged")
+            plan.append((name, staged, ranges[name]))
+    # Checked all before publishing any: a refused table never leaves its layer half published.
+    # One after another: on a small driver, concurrent Delta commits only contend for the CPU.
+    versions = {name: lake.publish(spark, s.batch, name, settings.lake, *r, rows=s.rows) for name, s, r in plan}
+    for name, _, _ in plan:
+        lake.drop_staged(spark, name, settings.lake, day)
+    print(f"published {day} in {time.monotonic() - started:.0f}s: " + ", ".join(f"{k}@v{v}" for k, v in versions.items()), flush=True)
+    return versions
+
+
+def run(spark, settings: Settings, day: dt.date, layers=LAYERS, steps=STEPS) -> None:
     from clicklake.landing import MissingLandingFiles, list_landing_files
     from clicklake.spark import CODEGEN_MIN_INPUT_BYTES, tune_for_input
 
-    gates.preload()
+    if "audit" in steps:
+        gates.preload()
     try:
         size = list_landing_files(spark, settings.raw, day).total_bytes
     except MissingLandingFiles:
-        if "bronze" in layers:
+        if "bronze" in layers and "write" in steps:
             raise
         size = CODEGEN_MIN_INPUT_BYTES  # silver and gold read the lake; keep the default
     tune_for_input(spark, size)
     for layer in layers:
-        run_layer(spark, settings, layer, day)
+        if "write" in steps:
+            write(spark, settings, layer, day)
+        if "audit" in steps:
+            audit(spark, settings, layer, day)
+    if "publish" in steps:
+        publish(spark, settings, layers, day)

@@ -33,13 +33,16 @@ DOC = """
 Turns one UTC day of landing files (`<raw>/weblogs/dt=D/`, `<raw>/events/dt=D/`) into the lake's
 bronze, silver and gold Delta tables. `ds` is the delivery date D; the data interval is that day.
 
-Each layer is one task that writes, audits, then publishes: it computes the date's tables as
-staged batches, validates them with the layer's Great Expectations suites (the gate), and only
-then publishes them, one Delta commit per table. A failed gate fails the task, names the failed
-expectations with observed values in the log, keeps the rejected batch under
-`<lake>/_rejected/` and leaves the published tables as they were; the next layer does not run.
-(One task per layer, not two: each task starts a Spark driver, and the gate validates the
-batches that driver holds.)
+Write-audit-publish, as SPEC 7 orders it (bronze -> gate -> silver -> gate -> gold -> gate ->
+publish): `bronze_gate -> silver_gate -> gold_gate -> publish`. A layer task computes the date's
+tables into staging (`<lake>/_staging/run_date=D/`), then gates them: it validates the staged
+tables with the Great Expectations
+suites of `expectations/` and reconciles counts with the layer below, records every check in
+`quality.validation_results` and builds Data Docs under `<lake>/_quality/data_docs/`. Only
+`publish` touches the tables readers see: one Delta commit per table, and only for staged batches
+whose gate passed. A failed gate fails its task with the failed expectations and observed values
+in the log; nothing after it runs and the published tables stay as they were. Gate tasks do not
+retry (a failed expectation is not transient): fix the cause, then clear the task.
 
 Reruns and backfills are safe: a run rewrites exactly its date's partitions (silver.hits and gold
 also the few neighbouring dates that late data and sessions crossing midnight touch).
@@ -82,15 +85,28 @@ with DAG(
     )
     previous = wait_for_landing_files
     for layer in ("bronze", "silver", "gold"):
+        # write and audit share a task: a task is a Spark driver, and starting one costs more than
+        # the gate itself; the gate reads the staged tables back from the lake all the same.
         task = BashOperator(
-            task_id=layer,
-            bash_command=f"{CLICKLAKE} --layer {layer}",
+            task_id=f"{layer}_gate",
+            bash_command=f"{CLICKLAKE} --layer {layer} --step write,audit",
             env=S3_ENV,
             append_env=True,
+            # A failed expectation does not heal by itself: retrying would only delay the alert.
+            retries=0,
             doc_md=(
-                f"`clicklake run --layer {layer}`: computes the date's {layer} tables, validates them with "
-                f"expectations/{layer}.*.yml and publishes them only if every `fail` expectation holds."
+                f"Computes the date's {layer} tables into staging, then gates them: expectations/{layer}.*.yml "
+                "and the reconciliation with the layer below. Fails, naming the expectations and observed values, "
+                "if any `fail` expectation does not hold. Publishes nothing."
             ),
         )
         previous >> task
         previous = task
+    publish = BashOperator(
+        task_id="publish",
+        bash_command=f"{CLICKLAKE} --layer all --step publish",
+        env=S3_ENV,
+        append_env=True,
+        doc_md="Replaces the date's ranges of every published table with the staged tables whose gate passed, one Delta commit each.",
+    )
+    previous >> publish

@@ -1,7 +1,7 @@
 """Bronze: every raw access-log line and tag-event line of a delivery date, with file lineage.
 
 Reads  <raw>/weblogs/dt=D/<host>/*  and  <raw>/events/dt=D/*
-Writes bronze.weblog_lines and bronze.tag_events, partition dt=D (staged, then published by the gate).
+Writes bronze.weblog_lines, bronze.tag_events and bronze.landing_files, partition dt=D
 
 Run one date by hand (what the Airflow task `bronze` runs):
     clicklake run --date 2026-11-28 --layer bronze --raw s3://clicklake/raw --lake s3://clicklake/lake
@@ -19,7 +19,7 @@ from clicklake.config import Settings
 from clicklake.landing import list_landing_files
 from clicklake.tables import conform
 
-TABLES = ("bronze.weblog_lines", "bronze.tag_events")
+TABLES = ("bronze.weblog_lines", "bronze.tag_events", "bronze.landing_files")
 
 
 # ---- pure transforms -------------------------------------------------------------------------
@@ -43,6 +43,21 @@ def weblog_lines(raw: DataFrame, day: dt.date) -> DataFrame:
 def tag_event_lines(raw: DataFrame, day: dt.date) -> DataFrame:
     """raw: value, source_file, ingest_time, read_order -> bronze.tag_events rows."""
     return number_lines(raw).withColumn("dt", lake.lit_date(day)).withColumnRenamed("value", "raw_event")
+
+
+def landing_files(weblog_lines: DataFrame, tag_events: DataFrame) -> DataFrame:
+    """One row per file: its line count and a content fingerprint that ignores the file's name.
+
+    XOR of per-line hashes is order-free, so it is one cheap aggregate; hashing the line number
+    with the line keeps files with the same lines in another order apart."""
+    def per_file(lines: DataFrame, text: str, source: str) -> DataFrame:
+        return lines.groupBy("dt", "source_file").agg(
+            F.count(F.lit(1)).alias("lines"),
+            F.bit_xor(F.xxhash64("line_number", text)).alias("_hash"),
+        ).withColumn("source", F.lit(source))
+
+    both = per_file(weblog_lines, "line", "weblog").unionByName(per_file(tag_events, "raw_event", "tag_event"))
+    return both.withColumn("fingerprint", F.format_string("%d:%016x", "lines", "_hash")).drop("_hash")
 
 
 # ---- I/O -------------------------------------------------------------------------------------
@@ -82,7 +97,7 @@ class _WholeFiles:
         self.spark.conf.set(self.KEY, self.previous)
 
 
-def build(spark: SparkSession, settings: Settings, day: dt.date, materialize) -> dict[str, DataFrame]:
+def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, view: lake.LakeView) -> dict[str, DataFrame]:
     files = list_landing_files(spark, settings.raw, day)
     if files.ignored:
         print(f"bronze: ignoring {len(files.ignored)} landing file(s) with unknown suffixes: {', '.join(files.ignored[:5])}")
@@ -100,6 +115,7 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize) ->
             df = transform(raw, day) if raw is not None else lake.empty_like(spark, name)
             # Read here, while files are kept whole; later steps use the cached lines.
             frames[name] = materialize(conform(df, name))
+    frames["bronze.landing_files"] = landing_files(frames["bronze.weblog_lines"], frames["bronze.tag_events"])
     return frames
 
 

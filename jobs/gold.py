@@ -56,9 +56,9 @@ def source_categories(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame(rows, "source string, category string")
 
 
-def build(spark: SparkSession, settings: Settings, day: dt.date, materialize) -> dict[str, DataFrame]:
+def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, view: lake.LakeView) -> dict[str, DataFrame]:
     start, end = session_range(day, settings)
-    hits = lake.read_published_range(spark, "silver.hits", settings.lake, start - dt.timedelta(days=1), end + dt.timedelta(days=1))
-    weblog_hits = lake.read_published_range(spark, "silver.weblog_hits", settings.lake, start, end)
-    audit = lake.read_published_range(spark, "silver.file_audit", settings.lake, start, end)
+    hits = view.range("silver.hits", start - dt.timedelta(days=1), end + dt.timedelta(days=1))
+    weblog_hits = view.range("silver.weblog_hits", start, end)
+    audit = view.range("silver.file_audit", start, end)
     return gold_tables(hits, weblog_hits, audit, source_categories(spark), start, end, settings, materialize)

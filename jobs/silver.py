@@ -53,22 +53,23 @@ def file_audit(weblog_parsed: DataFrame, tag_parsed: DataFrame, tag_duplicates: 
         both.join(dups, "source_file", "left")
         .withColumn("duplicates", F.coalesce("duplicates", F.lit(0)).cast("long"))
         .withColumn("parsed", F.col("valid") - F.col("duplicates"))
+        .withColumn("quarantine_share", F.col("quarantined") / F.col("lines"))
         .drop("valid")
     )
 
 
 # ---- I/O -------------------------------------------------------------------------------------
 
-def read_around(spark: SparkSession, name: str, settings: Settings, day: dt.date, today: DataFrame) -> DataFrame:
+def read_around(view: lake.LakeView, name: str, settings: Settings, day: dt.date, today: DataFrame) -> DataFrame:
     """Published rows of dt in D-L..D+L, with this run's rows in place of the published dt=D."""
     span = dt.timedelta(days=settings.late_days)
-    published = lake.read_published_range(spark, name, settings.lake, day - span, day + span)
+    published = view.range(name, day - span, day + span)
     return published.where(F.col("dt") != lake.lit_date(day)).unionByName(today)
 
 
-def build(spark: SparkSession, settings: Settings, day: dt.date, materialize) -> dict[str, DataFrame]:
-    lines = lake.read_published_range(spark, "bronze.weblog_lines", settings.lake, day, day)
-    events = lake.read_published_range(spark, "bronze.tag_events", settings.lake, day, day)
+def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, view: lake.LakeView) -> dict[str, DataFrame]:
+    lines = view.range("bronze.weblog_lines", day, day)
+    events = view.range("bronze.tag_events", day, day)
     site, key, late = settings.default_site, settings.visitor_hash_key, settings.late_days
     web = weblogs.weblog_silver(lines, classify.user_agent_dimension, site, key, late, materialize)
     tags = tag_events.tag_silver(events, classify.user_agent_dimension, site, key, late, materialize)
@@ -78,8 +79,8 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize) ->
         "silver.quarantine": web["quarantine"].unionByName(tags["quarantine"]),
         "silver.file_audit": file_audit(web["parsed"], tags["parsed"], tags["duplicates"]),
     }
-    weblog_hits = read_around(spark, "silver.weblog_hits", settings, day, outputs["silver.weblog_hits"])
-    tag_rows = read_around(spark, "silver.tag_events", settings, day, outputs["silver.tag_events"])
+    weblog_hits = read_around(view, "silver.weblog_hits", settings, day, outputs["silver.weblog_hits"])
+    tag_rows = read_around(view, "silver.tag_events", settings, day, outputs["silver.tag_events"])
     # Only page-level rows matter here, and the matching reads each several times.
     log_views = materialize(weblog_hits.where(F.col("is_page_view")))
     tag_views = materialize(tag_rows.where(F.col("event_type") == "page_view"))

@@ -33,6 +33,11 @@ def test_every_dag_has_owner_tags_retries_and_docs(dagbag):
         assert dag.doc_md and len(dag.doc_md) > 200, dag_id
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
+            assert task.doc_md, f"{dag_id}.{task.task_id} has no doc_md"
+            if task.task_id.endswith("_gate"):
+                # a failed expectation is not transient: the gate fails at once, for people to look
+                assert task.retries == 0, f"{dag_id}.{task.task_id} retries a deterministic check"
+                continue
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
             assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id} retries without backoff"
 
@@ -41,13 +46,15 @@ def test_nightly_dag_shape(dagbag):
     dag = dagbag.dags["clickstream_nightly"]
     assert dag.catchup and dag.max_active_runs == 1
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable", "one run per UTC day, data interval = that day"
-    order = ["wait_for_landing_files", "bronze", "silver", "gold"]
+    # SPEC 7: bronze -> gate -> silver -> gate -> gold -> gate -> publish
+    order = ["wait_for_landing_files", "bronze_gate", "silver_gate", "gold_gate", "publish"]
     assert [t.task_id for t in dag.topological_sort()] == order
     for upstream, downstream in zip(order, order[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     for layer in ("bronze", "silver", "gold"):
-        command = dag.get_task(layer).bash_command
-        assert "-m clicklake run --date {{ ds }}" in command and f"--layer {layer}" in command
+        command = dag.get_task(f"{layer}_gate").bash_command
+        assert "-m clicklake run --date {{ ds }}" in command and f"--layer {layer} --step write,audit" in command
+    assert "--layer all --step publish" in dag.get_task("publish").bash_command
     sensor = dag.get_task("wait_for_landing_files")
     assert sensor.mode == "reschedule" and sensor.wildcard_match
 

@@ -62,7 +62,7 @@ def test_the_embedded_server_is_real_s3_and_keeps_data_across_restarts(s3_env):
 
 
 def test_nightly_dag_run_matches_the_truth(s3_env, tmp_path):
-    summary = generate(D, s3_env["CLICKLAKE_RAW"], visitors=300, seed=11, s3=s3_settings(s3_env))
+    summary = generate(D, s3_env["CLICKLAKE_RAW"], visitors=150, seed=11, s3=s3_settings(s3_env))
 
     env = airflow_local.airflow_env(tmp_path / "airflow", REPO / "dags", base=s3_env)
     airflow_local.migrate(env)
@@ -72,6 +72,8 @@ def test_nightly_dag_run_matches_the_truth(s3_env, tmp_path):
     assert code == 0, text[-5000:]
     for layer in ("bronze", "silver", "gold"):
         assert f"{layer}: gate passed" in text, f"{layer} did not pass its gate"
+    state, tasks = airflow_local.run_states(D, env)
+    assert state == "success" and set(tasks.values()) == {"success"}, (state, tasks)
 
     # Sessions that do not cross midnight are complete after D's run alone; the count is exact.
     truth = [json.loads(line) for line in storage.open_location(s3_env["CLICKLAKE_RAW"], s3_settings(s3_env))
@@ -84,3 +86,31 @@ def test_nightly_dag_run_matches_the_truth(s3_env, tmp_path):
     row = json.loads(out.stdout.strip().splitlines()[-1])
     assert row == {"sessions": summary["sessions"], "visitors": summary["visitors"]}
     assert len(truth) == summary["sessions"]
+
+
+def test_a_bad_day_fails_its_gate_task_and_publishes_nothing(s3_env, tmp_path):
+    """D+1 is delivered with one access-log file twice under two names: the bronze gate fails,
+    names the expectation in the task log, and the publish task never runs."""
+    bad_day = D + dt.timedelta(days=1)
+    raw = storage.open_location(s3_env["CLICKLAKE_RAW"], s3_settings(s3_env))
+    generate(bad_day, s3_env["CLICKLAKE_RAW"], visitors=100, seed=12, s3=s3_settings(s3_env))
+    first = next(k for k in raw.list(f"weblogs/dt={bad_day}") if k.endswith(".gz"))
+    raw.put(first.replace(".log.gz", "-redelivered.log.gz"), raw.get(first))
+
+    env = airflow_local.airflow_env(tmp_path / "airflow", REPO / "dags", base=s3_env)
+    airflow_local.migrate(env)
+    log = tmp_path / "dags-test.log"
+    airflow_local.dags_test(bad_day, env, log)
+    text = log.read_text()
+    state, tasks = airflow_local.run_states(bad_day, env)
+    assert state == "failed", text[-3000:]
+    assert tasks["wait_for_landing_files"] == "success" and tasks["bronze_gate"] == "failed", tasks
+    assert tasks["publish"] in ("upstream_failed", None), "publish must not run after a failed gate"
+    assert all(tasks[t] in ("upstream_failed", None) for t in ("silver_gate", "gold_gate")), tasks
+    assert "[FAIL] bronze.landing_files: expect_column_values_to_be_unique(column=fingerprint)" in text
+    # nothing of D+1 reached the published tables
+    query = f"SELECT count(*) AS n FROM bronze.weblog_lines WHERE dt = DATE'{bad_day}'"
+    out = subprocess.run([str(Path(sys.executable).with_name("clicklake")), "sql", "--format", "json", query],
+                         env=s3_env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"n": 0}

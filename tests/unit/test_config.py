@@ -18,8 +18,11 @@ BASE = {"CLICKLAKE_RAW": "s3://b/raw", "CLICKLAKE_LAKE": "s3://b/lake/", "CLICKL
         ({**BASE, "CLICKLAKE_SESSION_TIMEOUT_MIN": "thirty"}, "whole number"),
         ({**BASE, "CLICKLAKE_SESSION_MAX_HOURS": "48"}, "between 1 and 24"),
         ({**BASE, "CLICKLAKE_LATE_DAYS": "-1"}, "zero or more"),
+        ({**BASE, "CLICKLAKE_MAX_QUARANTINE_SHARE": "1.5"}, "CLICKLAKE_MAX_QUARANTINE_SHARE must be between 0 and 1"),
+        ({**BASE, "CLICKLAKE_MIN_VOLUME_RATIO": "half"}, "CLICKLAKE_MIN_VOLUME_RATIO must be a number"),
     ],
-    ids=["no raw", "no lake", "no hash key", "timeout not a number", "sessions longer than a day", "negative lateness"],
+    ids=["no raw", "no lake", "no hash key", "timeout not a number", "sessions longer than a day", "negative lateness",
+         "a quarantine share above 1", "a volume ratio that is not a number"],
 )
 def test_bad_settings_are_named(monkeypatch, env, message):
     for key, value in env.items():

@@ -1,0 +1,80 @@
+"""Reconciliation across tables: counts that must agree between a layer's staged tables and the
+layer below, recounted from the tables themselves. Pure: DataFrames in, one DataFrame out with a
+row per check and scope (a file or a date), `expected` and `observed`; the quality.reconciliation
+suite expects them equal.
+
+    bronze  per landing file: lines in bronze.landing_files = rows of bronze.weblog_lines/tag_events
+    silver  per landing file: bronze lines = silver rows + duplicates + quarantined + skipped
+    gold    per date: gold.daily_kpis sessions = rows of gold.sessions; daily_kpis pageviews =
+            sum of gold.sessions.pageviews = rows of gold.page_views; and silver page views of the
+            date = gold page views of the date (every deduplicated page view in exactly one session)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+COLUMNS = ("check", "scope", "expected", "observed")
+
+
+def _counts(df: DataFrame, key: str, name: str) -> DataFrame:
+    return df.groupBy(F.col(key).cast("string").alias("scope")).agg(F.count(F.lit(1)).alias(name))
+
+
+def _sums(df: DataFrame, key: str, column: str, name: str) -> DataFrame:
+    return df.groupBy(F.col(key).cast("string").alias("scope")).agg(F.sum(column).alias(name))
+
+
+def _pair(check: str, left: DataFrame, right: DataFrame) -> DataFrame:
+    """Full outer join on scope: a scope missing on one side counts as 0 there."""
+    joined = left.join(right, "scope", "full_outer")
+    expected, observed = [c for c in joined.columns if c != "scope"]
+    return joined.select(
+        F.lit(check).alias("check"),
+        "scope",
+        F.coalesce(F.col(expected), F.lit(0)).cast("bigint").alias("expected"),
+        F.coalesce(F.col(observed), F.lit(0)).cast("bigint").alias("observed"),
+    )
+
+
+def bronze_checks(landing_files: DataFrame, weblog_lines: DataFrame, tag_events: DataFrame) -> DataFrame:
+    rows = _counts(weblog_lines.select("source_file").unionByName(tag_events.select("source_file")), "source_file", "rows")
+    return _pair("bronze.landing_files lines = bronze rows of the file", _sums(landing_files, "source_file", "lines", "lines"), rows)
+
+
+def silver_checks(bronze_weblog_lines: DataFrame, bronze_tag_events: DataFrame, weblog_hits: DataFrame,
+                  tag_events: DataFrame, quarantine: DataFrame, file_audit: DataFrame) -> DataFrame:
+    bronze = _counts(bronze_weblog_lines.select("source_file").unionByName(bronze_tag_events.select("source_file")),
+                     "source_file", "lines")
+    parsed = weblog_hits.select("source_file").unionByName(tag_events.select("source_file"))
+    accounted = (
+        _counts(parsed, "source_file", "parsed")
+        .join(_counts(quarantine, "source_file", "quarantined"), "scope", "full_outer")
+        .join(file_audit.select(F.col("source_file").alias("scope"), "duplicates", "skipped"), "scope", "full_outer")
+        .select("scope", sum(F.coalesce(F.col(c), F.lit(0)) for c in ("parsed", "quarantined", "duplicates", "skipped")).alias("accounted"))
+    )
+    audited = _sums(file_audit, "source_file", "lines", "audited")
+    return _pair("bronze lines = silver rows + duplicates + quarantined + skipped", bronze, accounted).unionByName(
+        _pair("bronze lines = silver.file_audit lines", bronze, audited))
+
+
+def gold_checks(hits: DataFrame, page_views: DataFrame, sessions: DataFrame, daily_kpis: DataFrame,
+                start: dt.date, end: dt.date) -> DataFrame:
+    """`hits`: silver.hits of at least start..end. A page view of date d sits in a session of d or
+    d-1 (sessions are at most 24 h), so dates after `start` must agree exactly between layers."""
+    view_dates = page_views.withColumn("view_date", F.to_date("ts"))
+    after_start = (F.col("scope") > F.lit(start.isoformat())) & (F.col("scope") <= F.lit(end.isoformat()))
+    silver_views = _counts(hits, "event_date", "silver")
+    return (
+        _pair("gold.daily_kpis sessions = rows of gold.sessions",
+              _sums(daily_kpis, "date", "sessions", "kpis"), _counts(sessions, "session_date", "rows"))
+        .unionByName(_pair("gold.daily_kpis pageviews = sum of gold.sessions pageviews",
+                           _sums(daily_kpis, "date", "pageviews", "kpis"), _sums(sessions, "session_date", "pageviews", "sessions")))
+        .unionByName(_pair("sum of gold.sessions pageviews = rows of gold.page_views",
+                           _sums(sessions, "session_date", "pageviews", "sessions"), _counts(page_views, "session_date", "views")))
+        .unionByName(_pair("silver.hits page views of the date = gold.page_views of the date",
+                           silver_views.where(after_start), _counts(view_dates, "view_date", "gold").where(after_start)))
+    )

@@ -1,0 +1,103 @@
+"""Quality gates: suites as data, parameters, volume floor and the reconciliation transforms."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from chispa import assert_df_equality
+
+from clicklake import gates, pipeline, reconcile
+from clicklake.config import GatePolicy, Settings
+from clicklake.tables import all_tables
+
+D = dt.date(2026, 11, 28)
+
+
+def test_every_table_has_a_suite_and_every_suite_names_a_table():
+    import importlib.resources as resources
+
+    suites = {entry.name[: -len(".yml")] for entry in resources.files("clicklake.expectations").iterdir()
+              if entry.name.endswith(".yml")}
+    assert suites == set(all_tables()) - {pipeline.RESULTS} | {gates.RECONCILIATION}
+    for name in suites:
+        assert gates.suite_spec(name), f"{name} has an empty suite"
+
+
+SUBSTITUTION_CASES = [
+    ("a whole-string parameter keeps its type", "${max_quarantine_share}", 0.2),
+    ("a parameter inside text is filled in as text", "before ${run_date}", "before 2026-11-28"),
+    ("regex dollars stay as they are", "^a$", "^a$"),
+    ("an unknown name stays for GX to reject", "${nope}", "${nope}"),
+    ("lists and mappings are walked", {"v": ["${run_date}", 1]}, {"v": ["2026-11-28", 1]}),
+]
+
+
+@pytest.mark.parametrize("description, value, expected", SUBSTITUTION_CASES, ids=[c[0] for c in SUBSTITUTION_CASES])
+def test_parameters_are_filled_into_suites(description, value, expected):
+    assert gates._substitute(value, {"run_date": "2026-11-28", "max_quarantine_share": 0.2}) == expected
+
+
+VOLUME_CASES = [
+    ("no history: no floor", [], 0),
+    ("two days are too few to judge", [1000, 1000], 0),
+    ("half of the trailing average", [1000, 1200, 800], 500),
+    ("a spike in the history raises the floor", [1000, 1000, 1000, 5000], 1000),
+]
+
+
+@pytest.mark.parametrize("description, daily, floor", VOLUME_CASES, ids=[c[0] for c in VOLUME_CASES])
+def test_volume_floor(description, daily, floor):
+    settings = Settings(raw="/r", lake="/l", visitor_hash_key="k", gates=GatePolicy())
+    assert pipeline.volume_floor(daily, settings) == floor
+
+
+def check_rows(spark, rows):
+    return spark.createDataFrame(rows, "check string, scope string, expected bigint, observed bigint")
+
+
+def test_bronze_reconciliation_counts_rows_per_file(spark):
+    files = spark.createDataFrame([("a.gz", 3), ("b.gz", 2)], "source_file string, lines bigint")
+    lines = spark.createDataFrame([("a.gz",)] * 3, "source_file string")
+    events = spark.createDataFrame([("b.gz",)], "source_file string")
+    got = reconcile.bronze_checks(files, lines, events)
+    check = "bronze.landing_files lines = bronze rows of the file"
+    assert_df_equality(got, check_rows(spark, [(check, "a.gz", 3, 3), (check, "b.gz", 2, 1)]),
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_silver_reconciliation_accounts_for_every_bronze_line(spark):
+    one = "source_file string"
+    bronze_lines = spark.createDataFrame([("w.gz",)] * 5, one)
+    bronze_events = spark.createDataFrame([("e.gz",)] * 4, one)
+    weblog_hits = spark.createDataFrame([("w.gz",)] * 3, one)  # 3 parsed + 1 quarantined + 1 skipped
+    tag_events = spark.createDataFrame([("e.gz",)] * 2, one)  # 2 parsed + 1 duplicate: one line lost
+    quarantine = spark.createDataFrame([("w.gz",)], one)
+    audit = spark.createDataFrame([("w.gz", 5, 0, 1), ("e.gz", 4, 1, 0)],
+                                  "source_file string, lines bigint, duplicates bigint, skipped bigint")
+    got = reconcile.silver_checks(bronze_lines, bronze_events, weblog_hits, tag_events, quarantine, audit)
+    sums, audited = "bronze lines = silver rows + duplicates + quarantined + skipped", "bronze lines = silver.file_audit lines"
+    expected = check_rows(spark, [(sums, "w.gz", 5, 5), (sums, "e.gz", 4, 3), (audited, "w.gz", 5, 5), (audited, "e.gz", 4, 4)])
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_gold_reconciliation_follows_page_views_across_midnight(spark):
+    start, end = D, D + dt.timedelta(days=1)
+    t = dt.datetime
+    # Session s1 starts on D and runs past midnight; s2 is on D+1. silver has the three views.
+    hits = spark.createDataFrame([(D,), (end,), (end,)], "event_date date")
+    page_views = spark.createDataFrame(
+        [(D, "s1", t(2026, 11, 28, 23, 50)), (D, "s1", t(2026, 11, 29, 0, 5)), (end, "s2", t(2026, 11, 29, 9, 0))],
+        "session_date date, session_id string, ts timestamp")
+    sessions = spark.createDataFrame([(D, "s1", 2), (end, "s2", 1)], "session_date date, session_id string, pageviews bigint")
+    kpis = spark.createDataFrame([(D, 1, 2), (end, 1, 2)], "date date, sessions bigint, pageviews bigint")
+    got = {(r["check"], r["scope"]): (r["expected"], r["observed"]) for r in
+           reconcile.gold_checks(hits, page_views, sessions, kpis, start, end).collect()}
+    assert got[("gold.daily_kpis sessions = rows of gold.sessions", "2026-11-29")] == (1, 1)
+    # the KPI row of D+1 claims 2 page views, its sessions hold 1: caught
+    assert got[("gold.daily_kpis pageviews = sum of gold.sessions pageviews", "2026-11-29")] == (2, 1)
+    assert got[("sum of gold.sessions pageviews = rows of gold.page_views", "2026-11-28")] == (2, 2)
+    # by date of the view, not of the session: D+1 holds two silver and two gold views
+    assert got[("silver.hits page views of the date = gold.page_views of the date", "2026-11-29")] == (2, 2)
+    assert ("silver.hits page views of the date = gold.page_views of the date", "2026-11-28") not in got, \
+        "the first date's views may belong to sessions of the day before, outside the range"
