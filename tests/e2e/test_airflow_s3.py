@@ -48,6 +48,14 @@ def s3_env(tmp_path_factory):
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
 
 
+@pytest.fixture(scope="module")
+def airflow_env(s3_env, tmp_path_factory):
+    """One AIRFLOW_HOME (SQLite metadata, migrated once) for the module's DAG runs."""
+    env = airflow_local.airflow_env(tmp_path_factory.mktemp("airflow"), REPO / "dags", base=s3_env)
+    airflow_local.migrate(env)
+    return env
+
+
 def s3_settings(env) -> S3Settings:
     return S3Settings(env["AWS_ENDPOINT_URL_S3"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_REGION"])
 
@@ -61,11 +69,10 @@ def test_the_embedded_server_is_real_s3_and_keeps_data_across_restarts(s3_env):
     assert location.list("a") == ["a/b.txt"]
 
 
-def test_nightly_dag_run_matches_the_truth(s3_env, tmp_path):
+def test_nightly_dag_run_matches_the_truth(s3_env, airflow_env, tmp_path):
     summary = generate(D, s3_env["CLICKLAKE_RAW"], visitors=150, seed=11, s3=s3_settings(s3_env))
 
-    env = airflow_local.airflow_env(tmp_path / "airflow", REPO / "dags", base=s3_env)
-    airflow_local.migrate(env)
+    env = airflow_env
     log = tmp_path / "dags-test.log"
     code = airflow_local.dags_test(D, env, log)
     text = log.read_text()
@@ -88,7 +95,7 @@ def test_nightly_dag_run_matches_the_truth(s3_env, tmp_path):
     assert len(truth) == summary["sessions"]
 
 
-def test_a_bad_day_fails_its_gate_task_and_publishes_nothing(s3_env, tmp_path):
+def test_a_bad_day_fails_its_gate_task_and_publishes_nothing(s3_env, airflow_env, tmp_path):
     """D+1 is delivered with one access-log file twice under two names: the bronze gate fails,
     names the expectation in the task log, and the publish task never runs."""
     bad_day = D + dt.timedelta(days=1)
@@ -97,8 +104,7 @@ def test_a_bad_day_fails_its_gate_task_and_publishes_nothing(s3_env, tmp_path):
     first = next(k for k in raw.list(f"weblogs/dt={bad_day}") if k.endswith(".gz"))
     raw.put(first.replace(".log.gz", "-redelivered.log.gz"), raw.get(first))
 
-    env = airflow_local.airflow_env(tmp_path / "airflow", REPO / "dags", base=s3_env)
-    airflow_local.migrate(env)
+    env = airflow_env
     log = tmp_path / "dags-test.log"
     airflow_local.dags_test(bad_day, env, log)
     text = log.read_text()
