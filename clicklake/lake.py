@@ -103,14 +103,21 @@ def staging_path(name: str, lake: str, run_date: dt.date) -> str:
     return f"{lake}/_staging/run_date={run_date.isoformat()}/{spec.layer}/{spec.short_name}"
 
 
-# Staged tables this process wrote or read, by location: the steps of one run look them up many
-# times, and each Delta history lookup is a Spark job. Another process's writes are not seen here;
-# each Airflow task is its own process and reads afresh.
+# Staged tables this process wrote or read, by location. A small batch this process staged is kept
+# as the frame it wrote (the caller passes rows cut from their lineage, see pipeline.write): the
+# gate, the next layer and publish then read those rows without reading the staged table back.
+# Larger batches are read back from the staged table: that survives the loss of an executor, which
+# rows held by one executor do not. Another process (each Airflow task is one) reads the staged table.
 _staged: dict[str, "Staged"] = {}
+
+KEEP_STAGED_ROWS = 1_000_000
 
 
 def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) -> int:
-    """Store a batch of `rows` rows as the staged table of the run; returns its Delta version."""
+    """Store a batch of `rows` rows as the staged table of the run; returns its Delta version.
+
+    Up to KEEP_STAGED_ROWS rows, the batch must be computed already (checkpointed): this process
+    goes on reading it as the staged batch, so it must not change between the write and the gate."""
     from delta.tables import DeltaTable
 
     spec = table(name)
@@ -121,7 +128,8 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
      .option("userMetadata", json.dumps({"rows": rows})).partitionBy(spec.partition_by).save(target))
     spark = batch.sparkSession
     version = DeltaTable.forPath(spark, target).history(1).select("version").first()[0]
-    _staged[target] = Staged(spark.read.format("delta").option("versionAsOf", version).load(target), version, rows)
+    kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)
+    _staged[target] = Staged(kept, version, rows)
     return version
 
 

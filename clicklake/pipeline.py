@@ -99,18 +99,23 @@ class Batches:
 
     def __init__(self):
         self.frames: list[DataFrame] = []
+        self.rows: dict[int, int] = {}  # id of a materialized frame -> its row count
 
     def materialize(self, df: DataFrame) -> DataFrame:
         # Computed once, now: every later consumer reads the cached rows.
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
-        df.count()
+        self.rows[id(df)] = df.count()
         self.frames.append(df)
         return df
+
+    def count(self, df: DataFrame) -> int:
+        return self.rows[id(df)] if id(df) in self.rows else df.count()
 
     def release(self) -> None:
         for df in self.frames:
             df.unpersist()
         self.frames.clear()
+        self.rows.clear()
 
 
 # ---- the gate's verdicts ---------------------------------------------------------------------
@@ -174,7 +179,11 @@ def write(spark, settings: Settings, layer: str, day: dt.date) -> dict[str, int]
             df = built[name]
             if not (df.is_cached and df.columns == table(name).column_names):
                 df = batches.materialize(conform(df, name))
-            counts[name] = df.count()
+            counts[name] = batches.count(df)
+            if counts[name] <= lake.KEEP_STAGED_ROWS:
+                # Kept for the gate, later layers and publish (lake._staged), cut from its lineage:
+                # a plan dragging every earlier layer's plan along costs more to analyze than to compute.
+                df = df.localCheckpoint(eager=True)
             versions[name] = lake.stage(df, name, settings.lake, day, counts[name])
     finally:
         batches.release()

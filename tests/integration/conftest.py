@@ -1,12 +1,12 @@
-"""The lakes the integration tests share: one generated landing zone and one lake with D and D+1
-run in order (each full pipeline run costs tens of seconds, so the modules reuse them)."""
+"""The lakes the integration tests share: one generated landing zone and one lake holding D and
+D+1 (each full pipeline run costs tens of seconds, so the modules reuse them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from lakes import D, D1, VISITORS, make_settings
+from lakes import CONVERGING, D, D1, VISITORS, make_settings, snapshot
 
 from clicklake import pipeline
 from clicklake.config import Settings
@@ -22,8 +22,18 @@ def landing(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def in_order(spark, landing, tmp_path_factory) -> Settings:
-    settings = make_settings(landing, tmp_path_factory.mktemp("lake_in_order"))
-    for day in (D, D1):
+def out_of_order(spark, landing, tmp_path_factory) -> tuple[Settings, dict]:
+    """A lake where D+1 ran before D (a backfill of D after the fact), and what its silver.hits
+    and gold tables held then."""
+    settings = make_settings(landing, tmp_path_factory.mktemp("lake"))
+    for day in (D1, D):
         pipeline.run(spark, settings, day)
+    return settings, snapshot(spark, settings, CONVERGING)
+
+
+@pytest.fixture(scope="session")
+def both_days(spark, out_of_order) -> Settings:
+    """The same lake after D+1 ran again, now after D as the nightly schedule runs them."""
+    settings, _ = out_of_order
+    pipeline.run(spark, settings, D1)
     return settings
