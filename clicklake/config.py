@@ -131,6 +131,7 @@ class Settings:
         if self.gates.min_volume_ratio < 0 or self.gates.volume_history_days < 1:
             raise ConfigError("CLICKLAKE_MIN_VOLUME_RATIO must be 0 or more and CLICKLAKE_VOLUME_HISTORY_DAYS 1 or more")
 
+
 def normalize_uri(uri: str) -> str:
     """Local paths become absolute; s3:// and s3a:// stay as given (without a trailing slash)."""
     uri = uri.rstrip("/")
