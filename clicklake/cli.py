@@ -76,7 +76,7 @@ def _settings(raw=None, lake=None, need_raw=True):
     return Settings.from_env(raw=raw, lake=lake, need_raw=need_raw)
 
 
-def _read_error(exc: Exception) -> str | None:
+def read_error(exc: Exception) -> str | None:
     """A clear message when Spark could not read a landing file (corrupt gzip and the like)."""
     text = str(exc)
     if "FAILED_READ_FILE" not in text and "Not in GZIP format" not in text and "Unexpected end of" not in text:
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"clicklake: {exc}", file=sys.stderr)
         return EXIT_GATE
     except Exception as exc:  # noqa: BLE001 - turned into a clear message where we can
-        message = _read_error(exc)
+        message = read_error(exc)
         if message is None:
             raise
         print(f"clicklake: bad input: {message}", file=sys.stderr)

@@ -140,6 +140,11 @@ class Staged:
     rows: int
 
 
+def forget_staged() -> None:
+    """Let go of the staged batches this process holds; later reads come from the staged tables."""
+    _staged.clear()
+
+
 def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) -> Staged | None:
     """The staged batch of a run, or None when nothing is staged."""
     from delta.tables import DeltaTable

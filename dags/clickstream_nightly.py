@@ -1,17 +1,17 @@
 """clickstream_nightly: one run per UTC delivery date, landing zone -> bronze -> silver -> gold.
 
-This file only wires tasks; every task runs `clicklake run` for the run's date, which holds all
-logic. Nothing here reads data or calls services when Airflow parses the file.
+This file only wires tasks; every task runs `clicklake run` for the run's date (in the task's own
+process, through clicklake.airflow_tasks), which holds all logic. Nothing here reads data, calls
+services or imports Spark when Airflow parses the file.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from datetime import datetime, timedelta, timezone
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
 S3_CONN_ID = "clicklake_s3"
@@ -24,8 +24,18 @@ S3_ENV = {
     "AWS_ENDPOINT_URL_S3": "{{ conn.%s.extra_dejson.get('endpoint_url', '') }}" % S3_CONN_ID,
     "AWS_REGION": "{{ conn.%s.extra_dejson.get('region_name', 'us-east-1') }}" % S3_CONN_ID,
 }
-# The interpreter Airflow runs in has clicklake installed next to it.
-CLICKLAKE = f"{sys.executable} -m clicklake run --date {{{{ ds }}}} --raw {RAW} --lake {LAKE}"
+
+
+def clicklake_run(day: str, layer: str, steps: str, raw: str, lake_root: str, s3_env: dict[str, str]) -> None:
+    """`clicklake run` in the task's process; imported here so that parsing loads no Spark."""
+    from clicklake.airflow_tasks import run_task
+
+    run_task(day, layer, steps, raw, lake_root, s3_env)
+
+
+def run_kwargs(layer: str, steps: str) -> dict:
+    return {"day": "{{ ds }}", "layer": layer, "steps": steps, "raw": RAW, "lake_root": LAKE, "s3_env": S3_ENV}
+
 
 DOC = """
 ### clickstream_nightly
@@ -87,11 +97,10 @@ with DAG(
     for layer in ("bronze", "silver", "gold"):
         # write and audit share a task: a task is a Spark driver, and starting one costs more than
         # the gate itself; the gate reads the staged tables back from the lake all the same.
-        task = BashOperator(
+        task = PythonOperator(
             task_id=f"{layer}_gate",
-            bash_command=f"{CLICKLAKE} --layer {layer} --step write,audit",
-            env=S3_ENV,
-            append_env=True,
+            python_callable=clicklake_run,
+            op_kwargs=run_kwargs(layer, "write,audit"),
             # A failed expectation does not heal by itself: retrying would only delay the alert.
             retries=0,
             doc_md=(
@@ -102,11 +111,10 @@ with DAG(
         )
         previous >> task
         previous = task
-    publish = BashOperator(
+    publish = PythonOperator(
         task_id="publish",
-        bash_command=f"{CLICKLAKE} --layer all --step publish",
-        env=S3_ENV,
-        append_env=True,
+        python_callable=clicklake_run,
+        op_kwargs=run_kwargs("all", "publish"),
         doc_md="Replaces the date's ranges of every published table with the staged tables whose gate passed, one Delta commit each.",
     )
     previous >> publish

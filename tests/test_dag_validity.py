@@ -52,9 +52,10 @@ def test_nightly_dag_shape(dagbag):
     for upstream, downstream in zip(order, order[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     for layer in ("bronze", "silver", "gold"):
-        command = dag.get_task(f"{layer}_gate").bash_command
-        assert "-m clicklake run --date {{ ds }}" in command and f"--layer {layer} --step write,audit" in command
-    assert "--layer all --step publish" in dag.get_task("publish").bash_command
+        arguments = dag.get_task(f"{layer}_gate").op_kwargs
+        assert (arguments["day"], arguments["layer"], arguments["steps"]) == ("{{ ds }}", layer, "write,audit")
+    arguments = dag.get_task("publish").op_kwargs
+    assert (arguments["layer"], arguments["steps"]) == ("all", "publish")
     sensor = dag.get_task("wait_for_landing_files")
     assert sensor.mode == "reschedule" and sensor.wildcard_match
 

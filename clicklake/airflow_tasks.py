@@ -1,0 +1,41 @@
+"""What a task of the clickstream_nightly DAG runs: `clicklake run` for one date, layer and steps,
+inside the task's own process.
+
+The DAG file imports this module only when a task runs, so parsing the DAG loads neither Spark
+nor the jobs. Under a scheduler each task is a process of its own (one Spark driver a task);
+`airflow dags test` runs the tasks one after another in one process, and they share its driver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+
+
+class BadInput(Exception):
+    """A landing file Spark could not read; the message names it and what to do."""
+
+
+def run_task(day: str, layer: str, steps: str, raw: str, lake_root: str, s3_env: Mapping[str, str]) -> None:
+    """Raises GateFailed (naming the failed expectations and observed values) when a gate fails,
+    which fails the Airflow task; the published tables are then as they were."""
+    from clicklake import lake, pipeline
+    from clicklake.cli import read_error
+    from clicklake.config import Settings
+    from clicklake.spark import get_spark
+
+    # The Connection's credentials reach the jobs as the standard AWS variables, as in a shell.
+    os.environ.update(s3_env)
+    settings = Settings.from_env(raw=raw, lake=lake_root)
+    # A task reads what earlier tasks staged from the lake, never from a driver they happened to share.
+    lake.forget_staged()
+    spark = get_spark(f"clickstream_nightly {day} {layer} {steps}", settings.s3)
+    layers = pipeline.LAYERS if layer == "all" else (layer,)
+    try:
+        pipeline.run(spark, settings, dt.date.fromisoformat(day), layers=layers, steps=tuple(steps.split(",")))
+    except Exception as exc:
+        message = read_error(exc)
+        if message is None:
+            raise
+        raise BadInput(message) from exc
