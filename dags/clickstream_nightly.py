@@ -46,9 +46,9 @@ bronze, silver and gold Delta tables. `ds` is the delivery date D; the data inte
 Write-audit-publish, as SPEC 7 orders it (bronze -> gate -> silver -> gate -> gold -> gate ->
 publish): `bronze_gate -> silver_gate -> gold_gate -> publish`. A layer task computes the date's
 tables into staging (`<lake>/_staging/run_date=D/`), then gates them: it validates the staged
-tables with the Great Expectations
-suites of `expectations/` and reconciles counts with the layer below, records every check in
-`quality.validation_results` and builds Data Docs under `<lake>/_quality/data_docs/`. Only
+tables with the Great Expectations suites of `expectations/` and reconciles counts with the layer
+below, records every check in `quality.validation_results` and builds Data Docs under
+`<lake>/_quality/data_docs/`. Only
 `publish` touches the tables readers see: one Delta commit per table, and only for staged batches
 whose gate passed. A failed gate fails its task with the failed expectations and observed values
 in the log; nothing after it runs and the published tables stay as they were. Gate tasks do not

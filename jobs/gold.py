@@ -22,8 +22,7 @@ from pyspark.sql import functions as F
 
 from clicklake import lake
 from clicklake.config import Settings
-from clicklake.jobs import sessions
-from clicklake.jobs.weblogs import keep
+from clicklake.jobs import sessions, stay_lazy
 
 TABLES = ("gold.page_views", "gold.sessions", "gold.daily_kpis")
 
@@ -37,7 +36,7 @@ def write_ranges(day: dt.date, settings: Settings) -> dict[str, tuple[dt.date, d
 
 
 def gold_tables(hits: DataFrame, weblog_hits: DataFrame, file_audit: DataFrame, categories: DataFrame,
-                start: dt.date, end: dt.date, settings: Settings, materialize=keep) -> dict[str, DataFrame]:
+                start: dt.date, end: dt.date, settings: Settings, materialize=stay_lazy) -> dict[str, DataFrame]:
     """Pure: silver inputs -> the gold tables for session dates start..end.
 
     `materialize` is called on the sessionized page views, which all three tables read."""

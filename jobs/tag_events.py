@@ -10,8 +10,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from clicklake.jobs import classify
-from clicklake.jobs.weblogs import date_window_problem, keep
+from clicklake.jobs import classify, stay_lazy
+from clicklake.jobs.weblogs import date_window_problem
 
 EVENT_TYPES = ("page_view", "page_ping", "link_click", "download", "custom")
 REQUIRED_FIELDS = ("event_id", "event_type", "received_at", "anonymous_id")
@@ -133,7 +133,7 @@ def first_received(events: DataFrame) -> Column:
     return F.row_number().over(order)
 
 
-def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str, late_days: int, materialize=keep) -> dict[str, DataFrame]:
+def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str, late_days: int, materialize=stay_lazy) -> dict[str, DataFrame]:
     """bronze.tag_events -> {"events": unique valid events, "quarantine", "parsed" (with problem),
     "duplicates": one row per dropped copy}. `materialize` as in weblogs.weblog_silver."""
     parsed = parse_events(lines)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from clicklake.jobs import classify
+from clicklake.jobs import classify, stay_lazy
 
 # Apache/NCSA Combined: host ident user [time] "request" status bytes "referrer" "user agent".
 # Common (no referrer/agent) is the same with the last two fields absent; extra trailing fields
@@ -180,17 +180,12 @@ def quarantine_rows(rejected: DataFrame, source: str, raw_column: str) -> DataFr
     )
 
 
-def keep(df: DataFrame) -> DataFrame:
-    """The default `materialize` hook: nothing. The I/O layer passes one that persists."""
-    return df
-
-
-def weblog_silver(lines: DataFrame, ua_dimension_of, site: str, secret: str, late_days: int, materialize=keep) -> dict[str, DataFrame]:
+def weblog_silver(lines: DataFrame, ua_dimension_of, site: str, secret: str, late_days: int, materialize=stay_lazy) -> dict[str, DataFrame]:
     """bronze.weblog_lines -> {"hits": silver.weblog_hits rows, "quarantine": ..., "parsed": all rows with problem}.
 
     `ua_dimension_of(df_with_user_agent)` builds the user-agent dimension (classify.user_agent_dimension).
-    `materialize(df)` is called on the intermediate frames that several outputs read: persisting
-    them keeps Spark from re-parsing, and from inlining the parse into every consumer.
+    `materialize(df)` is called on the intermediate frames that several outputs read: computing
+    them once keeps Spark from re-parsing, and from inlining the parse into every consumer.
     """
     parsed = parse_combined(lines)
     parsed = materialize(parsed.withColumn(
