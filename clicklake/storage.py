@@ -100,4 +100,7 @@ def ensure_bucket(uri: str, s3: S3Settings | None = None) -> None:
     bucket, _ = split_s3(uri)
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     if bucket not in existing:
-        client.create_bucket(Bucket=bucket)
+        try:
+            client.create_bucket(Bucket=bucket)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass  # created meanwhile: the embedded server creates its buckets while it starts
