@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     sql.add_argument("--lake", help="lake root (default $CLICKLAKE_LAKE)")
     sql.add_argument("--format", choices=("table", "json", "csv"), default="table")
     sql.add_argument("--limit", type=int, default=1000, help="at most this many rows are printed (default 1000)")
+    sql.add_argument("--engine", choices=("spark", "duckdb"), default="spark",
+                     help="spark (Spark SQL, the default) or duckdb (no JVM: DuckDB over the tables' current versions, read with delta-rs)")
 
     parse_log = sub.add_parser("parse-log", help="parse one access-log file and print statistics")
     parse_log.add_argument("file")
@@ -111,25 +113,31 @@ def cmd_generate(args) -> int:
 
 
 def cmd_sql(args) -> int:
-    from clicklake.catalog import register_tables
-    from clicklake.spark import get_spark
-
     settings = _settings(lake=args.lake, need_raw=False)
-    spark = get_spark("clicklake sql", settings.s3)
-    register_tables(spark, settings.lake)
-    df = spark.sql(args.query)
-    rows = df.limit(args.limit).collect()
+    if args.engine == "duckdb":
+        from clicklake import duck
+
+        result = duck.connect(settings.lake, settings.s3).sql(args.query)
+        columns, rows = result.columns, result.limit(args.limit).fetchall()
+    else:
+        from clicklake.catalog import register_tables
+        from clicklake.spark import get_spark
+
+        spark = get_spark("clicklake sql", settings.s3)
+        register_tables(spark, settings.lake)
+        df = spark.sql(args.query)
+        columns, rows = df.columns, [tuple(r) for r in df.limit(args.limit).collect()]
     if args.format == "json":
         for row in rows:
-            print(json.dumps(row.asDict(recursive=True), default=str))
+            print(json.dumps(dict(zip(columns, row)), default=str))
     elif args.format == "csv":
         import csv
 
         writer = csv.writer(sys.stdout)
-        writer.writerow(df.columns)
+        writer.writerow(columns)
         writer.writerows([list(r) for r in rows])
     else:
-        print(format_table(df.columns, rows))
+        print(format_table(columns, rows))
     return 0
 
 

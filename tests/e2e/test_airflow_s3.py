@@ -93,6 +93,11 @@ def test_nightly_dag_run_matches_the_truth(s3_env, airflow_env, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     row = json.loads(out.stdout.strip().splitlines()[-1])
     assert row == {"sessions": summary["sessions"], "visitors": summary["visitors"]}
+    # The analyst's no-JVM path reads the same tables over S3 (delta-rs into DuckDB).
+    out = subprocess.run([str(Path(sys.executable).with_name("clicklake")), "sql", "--engine", "duckdb", "--format", "json", query],
+                         env=s3_env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == row
     assert len(truth) == summary["sessions"]
 
 
