@@ -114,7 +114,8 @@ class Batches:
             df = df.localCheckpoint(eager=True)
         else:
             df = df.persist(StorageLevel.MEMORY_AND_DISK)
-            self.frames.append(df)
+        # Held until release: `rows` is keyed by id(), which a collected frame would free for reuse.
+        self.frames.append(df)
         self.rows[id(df)] = df.count()
         return df
 
@@ -125,8 +126,8 @@ class Batches:
         return self.rows[id(df)] if id(df) in self.rows else df.count()
 
     def release(self) -> None:
-        """Unpersist the persisted frames; checkpointed rows go when nothing refers to them (the
-        batches kept for the gate and publish still do, see lake._staged)."""
+        """Unpersist the persisted frames (a no-op for checkpointed ones, whose rows go when nothing
+        refers to them: the batches kept for the gate and publish still do, see lake._staged)."""
         for df in self.frames:
             df.unpersist()
         self.frames.clear()
