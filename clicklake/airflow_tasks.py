@@ -8,7 +8,6 @@ nor the jobs. Under a scheduler each task is a process of its own (one Spark dri
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Mapping
 
@@ -20,22 +19,17 @@ class BadInput(Exception):
 def run_task(day: str, layer: str, steps: str, raw: str, lake_root: str, s3_env: Mapping[str, str]) -> None:
     """Raises GateFailed (naming the failed expectations and observed values) when a gate fails,
     which fails the Airflow task; the published tables are then as they were."""
-    from clicklake import lake, pipeline
-    from clicklake.cli import read_error
-    from clicklake.config import Settings
-    from clicklake.spark import get_spark
+    from clicklake import cli, lake
 
     # The Connection's credentials reach the jobs as the standard AWS variables, as in a shell.
     os.environ.update(s3_env)
-    settings = Settings.from_env(raw=raw, lake=lake_root)
     # A task reads what earlier tasks staged from the lake, never from a driver they happened to share.
     lake.forget_staged()
-    spark = get_spark(f"clickstream_nightly {day} {layer} {steps}", settings.s3)
-    layers = pipeline.LAYERS if layer == "all" else (layer,)
+    args = cli.parser().parse_args(["run", "--date", day, "--raw", raw, "--lake", lake_root, "--layer", layer, "--step", steps])
     try:
-        pipeline.run(spark, settings, dt.date.fromisoformat(day), layers=layers, steps=tuple(steps.split(",")))
+        cli.cmd_run(args)
     except Exception as exc:
-        message = read_error(exc)
+        message = cli.read_error(exc)
         if message is None:
             raise
         raise BadInput(message) from exc

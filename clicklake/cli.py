@@ -20,9 +20,9 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clicklake", description="Clickstream lakehouse: web logs and page tags into Delta tables.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    command = argparse.ArgumentParser(prog="clicklake", description="Clickstream lakehouse: web logs and page tags into Delta tables.")
+    sub = command.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded stack, sample day, whole pipeline through Airflow, summary")
     demo.add_argument("--date", type=_date, default=dt.date(2026, 11, 28), help="the sample day (default 2026-11-28)")
@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parse_log.add_argument("file")
     parse_log.add_argument("--format", default="auto", help="auto or combined")
     parse_log.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
-    return parser
+    return command
 
 
 def _steps(text: str):
@@ -185,7 +185,7 @@ COMMANDS = {"run": cmd_run, "generate": cmd_generate, "sql": cmd_sql, "parse-log
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     from clicklake.gates import GateFailed, NotValidated
     from clicklake.landing import MissingLandingFiles
 
