@@ -57,7 +57,10 @@ def parser() -> argparse.ArgumentParser:
 
     parse_log = sub.add_parser("parse-log", help="parse one access-log file and print statistics")
     parse_log.add_argument("file")
-    parse_log.add_argument("--format", default="auto", help="auto or combined")
+    parse_log.add_argument("--format", default="auto",
+                           help="auto (detect from the first lines) or a format name: see jobs/logformats.py, or 'custom' with --pattern")
+    parse_log.add_argument("--pattern", help="custom: regular expression with named groups (time, request, client, status, ...)")
+    parse_log.add_argument("--time-format", default="dd/MMM/yyyy:HH:mm:ss Z", help="custom: Spark datetime pattern of the time group")
     parse_log.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     return command
 
@@ -153,18 +156,32 @@ def format_table(columns, rows) -> str:
 
 def cmd_parse_log(args) -> int:
     from clicklake.config import normalize_uri, spark_uri
-    from clicklake.jobs import weblogs
+    from clicklake.jobs import bronze, logformats, weblogs
     from clicklake.spark import get_spark
 
-    if args.format not in ("auto", "combined"):
-        raise ConfigError(f"unknown log format {args.format!r}; this version parses: combined (Common, Combined, nginx combined)")
+    if args.format != "auto" and args.format not in logformats.FORMATS:
+        raise ConfigError(f"unknown log format {args.format!r}; use auto or one of: {', '.join(logformats.FORMATS)}")
+    custom = logformats.CustomFormat(args.pattern, args.time_format) if args.pattern else None
+    if args.format == "custom" and custom is None:
+        raise ConfigError("--format custom needs --pattern (a regular expression with named groups)")
+    if custom is not None:
+        try:
+            custom.java_pattern_and_groups()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    from pyspark.sql import functions as F
+
     spark = get_spark("clicklake parse-log")
-    lines = spark.read.text(spark_uri(normalize_uri(args.file))).withColumnRenamed("value", "line")
-    problems = weblogs.parse_combined(lines).groupBy("problem").count().collect()
+    with bronze.whole_files(spark):  # line numbers count along one file read by one task
+        raw = bronze.read_lines(spark, (spark_uri(normalize_uri(args.file)),))
+        lines = bronze.number_lines(raw).withColumnRenamed("value", "line").withColumn("host", F.lit("")).localCheckpoint()
+    formats = logformats.fixed_format(lines, args.format) if args.format != "auto" else logformats.detect_formats(lines)
+    parsed = weblogs.parse_lines(lines, formats, custom)
+    problems = parsed.groupBy("log_format", "problem").count().collect()
     by_problem = {r["problem"]: r["count"] for r in problems}
     stats = {
         "file": args.file,
-        "format": "combined",
+        "format": problems[0]["log_format"] if problems else "unknown",
         "lines": sum(by_problem.values()),
         "parsed": by_problem.pop(None, 0),
         "skipped": by_problem.pop("skip", 0),

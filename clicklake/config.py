@@ -88,6 +88,10 @@ class Settings:
     session_max_hours: int = 24
     late_days: int = 3
     tag_match_window_s: int = 10
+    # (landing host-folder prefix, log format name) pairs that skip detection; see logformats.FORMATS
+    log_formats: tuple[tuple[str, str], ...] = ()
+    custom_log_pattern: str | None = None
+    custom_log_time_format: str = "dd/MMM/yyyy:HH:mm:ss Z"
     s3: S3Settings = field(default_factory=S3Settings)
     gates: GatePolicy = field(default_factory=GatePolicy)
 
@@ -113,6 +117,9 @@ class Settings:
             session_max_hours=_env_int("CLICKLAKE_SESSION_MAX_HOURS", 24),
             late_days=_env_int("CLICKLAKE_LATE_DAYS", 3),
             tag_match_window_s=_env_int("CLICKLAKE_TAG_MATCH_WINDOW_S", 10),
+            log_formats=parse_log_formats(os.environ.get("CLICKLAKE_LOG_FORMATS", "")),
+            custom_log_pattern=os.environ.get("CLICKLAKE_LOG_PATTERN") or None,
+            custom_log_time_format=os.environ.get("CLICKLAKE_LOG_TIME_FORMAT") or "dd/MMM/yyyy:HH:mm:ss Z",
             s3=S3Settings.from_env(),
             gates=GatePolicy.from_env(),
         )
@@ -126,10 +133,44 @@ class Settings:
             raise ConfigError("CLICKLAKE_SESSION_MAX_HOURS must be between 1 and 24: sessions may span one midnight only")
         if self.late_days < 0:
             raise ConfigError("CLICKLAKE_LATE_DAYS must be zero or more")
+        if self.log_formats or self.custom_log_pattern:
+            self._validate_log_formats()
         if not 0 <= self.gates.max_quarantine_share <= 1:
             raise ConfigError("CLICKLAKE_MAX_QUARANTINE_SHARE must be between 0 and 1")
         if self.gates.min_volume_ratio < 0 or self.gates.volume_history_days < 1:
             raise ConfigError("CLICKLAKE_MIN_VOLUME_RATIO must be 0 or more and CLICKLAKE_VOLUME_HISTORY_DAYS 1 or more")
+
+    def _validate_log_formats(self) -> None:
+        from clicklake.jobs.logformats import FORMATS  # imports pyspark: only when formats are configured
+
+        unknown = sorted({name for _, name in self.log_formats} - set(FORMATS))
+        if unknown:
+            raise ConfigError(f"CLICKLAKE_LOG_FORMATS names unknown formats {unknown}; known: {', '.join(FORMATS)}")
+        if any(name == "custom" for _, name in self.log_formats) and not self.custom_log_pattern:
+            raise ConfigError("CLICKLAKE_LOG_FORMATS uses 'custom': set CLICKLAKE_LOG_PATTERN (and CLICKLAKE_LOG_TIME_FORMAT)")
+        if self.custom_log_pattern:
+            try:
+                self.custom_log_format().java_pattern_and_groups()
+            except ValueError as exc:
+                raise ConfigError(f"CLICKLAKE_LOG_PATTERN: {exc}") from exc
+
+    def custom_log_format(self):
+        from clicklake.jobs.logformats import CustomFormat
+
+        if not self.custom_log_pattern:
+            return None
+        return CustomFormat(self.custom_log_pattern, self.custom_log_time_format)
+
+
+def parse_log_formats(text: str) -> tuple[tuple[str, str], ...]:
+    """'web-eu=combined,cdn=cloudfront_web' -> (('web-eu', 'combined'), ('cdn', 'cloudfront_web'))."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        prefix, sep, name = item.partition("=")
+        if not sep or not prefix.strip() or not name.strip():
+            raise ConfigError(f"CLICKLAKE_LOG_FORMATS items are host-prefix=format, got {item!r}")
+        pairs.append((prefix.strip(), name.strip()))
+    return tuple(pairs)
 
 
 def normalize_uri(uri: str) -> str:

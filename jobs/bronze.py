@@ -81,7 +81,7 @@ def read_lines(spark: SparkSession, files: tuple[str, ...]) -> DataFrame | None:
     )
 
 
-class _WholeFiles:
+class whole_files:
     """Keep each file in one task while the bronze read runs (plain and bzip2 files would split)."""
 
     KEY = "spark.sql.files.maxPartitionBytes"
@@ -109,7 +109,7 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
         "bronze.tag_events": (files.events, tag_event_lines),
     }
     frames = {}
-    with _WholeFiles(spark):
+    with whole_files(spark):
         for name, (paths, transform) in outputs.items():
             raw = read_lines(spark, paths)
             df = transform(raw, day) if raw is not None else lake.empty_like(spark, name)

@@ -75,6 +75,13 @@ def anonymize_ip(ip: Column) -> Column:
     )
 
 
+def anonymize_ip_list(addresses: Column) -> Column:
+    """'a, b, c' -> the anonymized addresses, ', '-joined; entries that are not IPs are dropped."""
+    each = F.transform(F.split(addresses, r",\s*"), lambda a: anonymize_ip(F.trim(a)))
+    kept = F.filter(each, lambda a: a.isNotNull())
+    return F.when(F.size(kept) > 0, F.array_join(kept, ", "))
+
+
 def visitor_key(ip: Column, user_agent: Column, secret: str) -> Column:
     """Keyed hash of (raw IP, user agent): stable across days for one deployment key, not reversible."""
     return F.sha2(F.concat_ws("\u0001", F.lit(secret), F.coalesce(ip, F.lit("")), F.coalesce(user_agent, F.lit(""))), 256).substr(1, 32)

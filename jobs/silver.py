@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from clicklake import lake
 from clicklake.config import Settings
-from clicklake.jobs import classify, hits, tag_events, weblogs
+from clicklake.jobs import classify, hits, logformats, tag_events, weblogs
 from clicklake.tables import conform
 
 DAY_TABLES = ("silver.weblog_hits", "silver.tag_events", "silver.quarantine", "silver.file_audit")
@@ -71,7 +71,13 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
     lines = view.range("bronze.weblog_lines", day, day)
     events = view.range("bronze.tag_events", day, day)
     site, key, late = settings.default_site, settings.visitor_hash_key, settings.late_days
-    web = weblogs.weblog_silver(lines, classify.user_agent_dimension, site, key, late, materialize)
+    formats = materialize(logformats.detect_formats(lines, settings.log_formats))
+    families = sorted({r["family"] for r in formats.select("family").distinct().collect()})
+    for row in formats.where(F.col("family") == "unknown").limit(5).collect():
+        print(f"silver: WARNING no known log format in {row['source_file']}: its lines are quarantined (unknown_format); "
+              "set CLICKLAKE_LOG_FORMATS / CLICKLAKE_LOG_PATTERN for it")
+    web = weblogs.weblog_silver(lines, classify.user_agent_dimension, site, key, late, materialize,
+                                formats, settings.custom_log_format(), families or ["clf"])
     tags = tag_events.tag_silver(events, classify.user_agent_dimension, site, key, late, materialize)
     outputs = {
         "silver.weblog_hits": materialize(conform(web["hits"], "silver.weblog_hits")),

@@ -1,7 +1,8 @@
 """Access-log lines -> typed, classified requests (silver.weblog_hits) or quarantine rows. Pure.
 
-One regular expression pass per line: the pattern's groups are rewritten into one delimited
-string (`regexp_replace`) and split, instead of one `regexp_extract` per field.
+Each file's format is detected from its first lines and each line is read by that format's one
+regular expression (or one JSON parse, or one tokenizing pass for W3C files): see logformats.py.
+Here the formats' shared raw fields are typed and checked.
 """
 
 from __future__ import annotations
@@ -9,81 +10,81 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from clicklake.jobs import classify, stay_lazy
-
-# Apache/NCSA Combined: host ident user [time] "request" status bytes "referrer" "user agent".
-# Common (no referrer/agent) is the same with the last two fields absent; extra trailing fields
-# (nginx's "$http_x_forwarded_for" and the like) are allowed and ignored.
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'
-COMBINED_PATTERN = (
-    r"^(\S+) \S+ (\S+) \[([^\]]+)\] " + _QUOTED + r" (\S+) (\S+)(?: " + _QUOTED + r" " + _QUOTED + r")?(?: .*)?$"
-)
-COMBINED_FIELDS = ("client", "user", "time", "request", "status", "bytes", "referrer", "user_agent")
-COMBINED_TIME_FORMAT = "dd/MMM/yyyy:HH:mm:ss Z"
-
-_MATCHED = "\u0002"
-_SEP = "\u001f"
+from clicklake.jobs import classify, logformats, stay_lazy
 
 # More page requests than this from one client in one minute is not a person.
 MAX_HUMAN_PAGES_PER_MINUTE = 30
 
-
-def split_combined(line: Column) -> Column:
-    """Array of COMBINED_FIELDS, or null when the line does not match the pattern."""
-    clean = F.translate(line, _MATCHED + _SEP, "")
-    replacement = _MATCHED + _SEP.join(f"${i}" for i in range(1, len(COMBINED_FIELDS) + 1))
-    rewritten = F.regexp_replace(clean, COMBINED_PATTERN, replacement)
-    return F.when(rewritten.startswith(_MATCHED), F.split(F.substring(rewritten, 2, 1 << 30), _SEP))
+# Formats whose records are not HTTP requests and so carry no status (streaming events).
+STATUSLESS_FORMATS = ("cloudfront_rtmp",)
 
 
 def _request_parts(request: Column) -> dict[str, Column]:
     """method, target, protocol of a request line; odd request lines keep what can be told."""
     parts = F.split(request, " ")
     n = F.size(parts)
-    last = F.element_at(parts, -1)
+    last = F.try_element_at(parts, F.lit(-1))
     has_protocol = (n >= 3) & last.startswith("HTTP/")
     target = F.when(has_protocol, F.array_join(F.slice(parts, 2, n - 2), " ")).when(n == 2, parts.getItem(1))
     return {
-        "method": F.when(n >= 2, parts.getItem(0)),
+        "method": F.when((n >= 2) & (parts.getItem(0) != "-"), parts.getItem(0)),
         "target": target,
         "protocol": F.when(has_protocol, last),
     }
 
 
-def parse_combined(lines: DataFrame) -> DataFrame:
-    """bronze.weblog_lines rows -> the same rows with typed fields and a `problem` reason code.
+def parse_lines(lines: DataFrame, formats: DataFrame | None = None, custom: logformats.CustomFormat | None = None,
+                families=None) -> DataFrame:
+    """bronze.weblog_lines rows -> the same rows with typed fields, `log_format` and a `problem` code.
 
-    `problem` is null for usable lines, 'skip' for empty and comment (#) lines, else a quarantine reason.
+    `formats` is logformats.detect_formats(lines) (computed here when not given). `problem` is null
+    for usable lines, 'skip' for empty, comment and TCP-only lines, else a quarantine reason.
     """
-    fields = split_combined(F.col("line"))
-    with_fields = lines.withColumn("_f", fields)
-    get = lambda name: with_fields["_f"].getItem(COMBINED_FIELDS.index(name))
-    request = _request_parts(get("request"))
-    status = get("status").try_cast("int")
-    ts = F.try_to_timestamp(get("time"), F.lit(COMBINED_TIME_FORMAT))
-    target = request["target"]
-    path = F.when(target.isNotNull(), F.split(target, r"\?", 2).getItem(0))
-    query = F.when(target.contains("?"), F.split(target, r"\?", 2).getItem(1))
-    parsed = with_fields.select(
-        "*",
-        get("client").alias("client_raw"),
-        ts.alias("ts"),
-        request["method"].alias("method"),
+    if formats is None:
+        formats = logformats.detect_formats(lines)
+    raw = logformats.parse_raw(lines, formats, families, custom)
+    request = _request_parts(F.col("request"))
+    target = F.coalesce(F.col("target"), request["target"])
+    # Load balancers, CDNs and proxies log absolute URLs: the host is the site, the rest the path.
+    is_url = target.contains("://")
+    path = F.when(is_url, F.coalesce(classify.url_path(target), F.lit("/"))).when(
+        target.isNotNull(), F.split(target, r"\?", 2).getItem(0)
+    )
+    query = F.when(is_url, classify.url_query(target)).when(target.contains("?"), F.split(target, r"\?", 2).getItem(1))
+    vhost = F.lower(F.col("vhost"))
+    vhost = F.when(vhost.rlike(r":\d+$"), F.regexp_replace(vhost, r":\d+$", "")).otherwise(vhost)
+    # Behind proxies and load balancers the visitor is the first address of X-Forwarded-For.
+    first = lambda addresses: F.translate(F.try_element_at(F.split(addresses, r",\s*"), F.lit(1)), "[]", "")
+    client = F.coalesce(classify.none_if_blank(first(F.col("x_forwarded_for"))), first(F.col("client_list")))
+    status = F.col("status_text").try_cast("int")
+    parsed = raw.select(
+        *lines.columns,
+        "log_format",
+        classify.none_if_blank(client).alias("client_raw"),
+        F.coalesce(classify.none_if_blank(vhost), F.when(is_url, classify.url_host(target))).alias("vhost"),
+        "ts",
+        F.coalesce(F.col("method"), request["method"]).alias("method"),
         path.alias("path_raw"),
         classify.none_if_blank(query).alias("query_raw"),
-        request["protocol"].alias("protocol"),
+        F.coalesce(F.col("protocol"), request["protocol"]).alias("protocol"),
         status.alias("status"),
-        F.when(get("bytes") != "-", get("bytes").try_cast("bigint")).alias("bytes"),
-        classify.none_if_blank(get("referrer")).alias("referrer_raw"),
-        classify.none_if_blank(get("user_agent")).alias("user_agent"),
+        F.when(F.col("bytes_text") != "-", F.col("bytes_text").try_cast("bigint")).alias("bytes"),
+        classify.none_if_blank(F.col("referrer")).alias("referrer_raw"),
+        classify.none_if_blank(F.col("user_agent")).alias("user_agent"),
+        classify.none_if_blank(F.col("x_forwarded_for")).alias("x_forwarded_for"),
+        "request_time_s",
+        "family_problem",
+    )
+    status_ok = F.col("status").between(100, 599) | (
+        F.col("status").isNull() & F.col("log_format").isin(*STATUSLESS_FORMATS)
     )
     problem = (
         F.when((F.trim(F.col("line")) == "") | F.col("line").startswith("#"), F.lit("skip"))
-        .when(F.col("_f").isNull(), F.lit("unparseable_line"))
+        .when(F.col("family_problem").isNotNull(), F.col("family_problem"))
         .when(F.col("ts").isNull(), F.lit("bad_timestamp"))
-        .when(F.col("status").isNull() | ~F.col("status").between(100, 599), F.lit("bad_status"))
+        .when(~F.coalesce(status_ok, F.lit(False)), F.lit("bad_status"))
     )
-    return parsed.withColumn("problem", problem).withColumn("log_format", F.lit("combined")).drop("_f")
+    return parsed.withColumn("problem", problem).drop("family_problem")
 
 
 def date_window_problem(event_date: Column, delivered: Column, late_days: int) -> Column:
@@ -99,7 +100,7 @@ def classify_hits(parsed: DataFrame, settings_site: str, secret: str) -> DataFra
     ts_date = F.to_date("ts")
     hits = parsed.select(
         "dt",
-        F.lit(settings_site).alias("site"),
+        F.coalesce(F.col("vhost"), F.lit(settings_site)).alias("site"),
         F.sha2(F.concat_ws("#", "source_file", F.col("line_number").cast("string")), 256).substr(1, 32).alias("hit_id"),
         "ts",
         ts_date.alias("event_date"),
@@ -114,6 +115,8 @@ def classify_hits(parsed: DataFrame, settings_site: str, secret: str) -> DataFra
         "bytes",
         classify.redact_pii(F.col("referrer_raw")).alias("referrer"),
         "user_agent",
+        classify.anonymize_ip_list(F.col("x_forwarded_for")).alias("x_forwarded_for"),
+        "request_time_s",
         "log_format",
         "source_file",
         "line_number",
@@ -153,8 +156,9 @@ def finish_hits(hits: DataFrame, ua_dimension: DataFrame) -> DataFrame:
     out = with_ua.join(behaviour, on="visitor_key", how="left")
     bot_reason = F.coalesce("ua_bot_reason", "behaviour_bot_reason")
     is_bot = bot_reason.isNotNull()
+    # Formats that log no method (BunnyCDN) count as GET: CDNs and streams serve GETs.
     is_page_view = (
-        (F.col("method") == "GET")
+        (F.coalesce(F.col("method"), F.lit("GET")) == "GET")
         & (F.col("status").between(200, 299) | (F.col("status") == 304))
         & (F.col("resource_type") == "page")
         & ~is_bot
@@ -180,14 +184,17 @@ def quarantine_rows(rejected: DataFrame, source: str, raw_column: str) -> DataFr
     )
 
 
-def weblog_silver(lines: DataFrame, ua_dimension_of, site: str, secret: str, late_days: int, materialize=stay_lazy) -> dict[str, DataFrame]:
+def weblog_silver(lines: DataFrame, ua_dimension_of, site: str, secret: str, late_days: int, materialize=stay_lazy,
+                  formats: DataFrame | None = None, custom: logformats.CustomFormat | None = None,
+                  families=None) -> dict[str, DataFrame]:
     """bronze.weblog_lines -> {"hits": silver.weblog_hits rows, "quarantine": ..., "parsed": all rows with problem}.
 
     `ua_dimension_of(df_with_user_agent)` builds the user-agent dimension (classify.user_agent_dimension).
     `materialize(df)` is called on the intermediate frames that several outputs read: computing
     them once keeps Spark from re-parsing, and from inlining the parse into every consumer.
+    `formats`, `custom`, `families`: see parse_lines.
     """
-    parsed = parse_combined(lines)
+    parsed = parse_lines(lines, formats, custom, families)
     parsed = materialize(parsed.withColumn(
         "problem",
         F.coalesce("problem", date_window_problem(F.to_date("ts"), F.col("dt"), late_days)),

@@ -20,9 +20,14 @@ BASE = {"CLICKLAKE_RAW": "s3://b/raw", "CLICKLAKE_LAKE": "s3://b/lake/", "CLICKL
         ({**BASE, "CLICKLAKE_LATE_DAYS": "-1"}, "zero or more"),
         ({**BASE, "CLICKLAKE_MAX_QUARANTINE_SHARE": "1.5"}, "CLICKLAKE_MAX_QUARANTINE_SHARE must be between 0 and 1"),
         ({**BASE, "CLICKLAKE_MIN_VOLUME_RATIO": "half"}, "CLICKLAKE_MIN_VOLUME_RATIO must be a number"),
+        ({**BASE, "CLICKLAKE_LOG_FORMATS": "cdn=cloudfront"}, r"unknown formats \['cloudfront'\]"),
+        ({**BASE, "CLICKLAKE_LOG_FORMATS": "cdn"}, "items are host-prefix=format"),
+        ({**BASE, "CLICKLAKE_LOG_FORMATS": "legacy=custom"}, "set CLICKLAKE_LOG_PATTERN"),
+        ({**BASE, "CLICKLAKE_LOG_PATTERN": r"^(?P<ip>\S+)$"}, "CLICKLAKE_LOG_PATTERN: custom log pattern groups"),
     ],
     ids=["no raw", "no lake", "no hash key", "timeout not a number", "sessions longer than a day", "negative lateness",
-         "a quarantine share above 1", "a volume ratio that is not a number"],
+         "a quarantine share above 1", "a volume ratio that is not a number", "an unknown log format",
+         "a format without its host prefix", "custom format without a pattern", "a pattern without time and request"],
 )
 def test_bad_settings_are_named(monkeypatch, env, message):
     for key, value in env.items():
@@ -36,6 +41,15 @@ def test_flags_win_over_the_environment_and_uris_are_normalized(monkeypatch, tmp
         monkeypatch.setenv(key, value)
     settings = Settings.from_env(raw=str(tmp_path / "r") + "/", lake=None)
     assert settings.raw == str(tmp_path / "r") and settings.lake == "s3://b/lake"
+
+
+def test_log_formats_per_host_prefix(monkeypatch):
+    for key, value in {**BASE, "CLICKLAKE_LOG_FORMATS": " cdn-=cloudfront_web, legacy=custom ",
+                       "CLICKLAKE_LOG_PATTERN": r"^(?P<client>\S+) \[(?P<time>[^\]]+)\] (?P<request>.*)$"}.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env()
+    assert settings.log_formats == (("cdn-", "cloudfront_web"), ("legacy", "custom"))
+    assert settings.custom_log_format().time_format == "dd/MMM/yyyy:HH:mm:ss Z"
 
 
 def test_reading_the_lake_needs_neither_raw_nor_the_key(monkeypatch):

@@ -8,10 +8,17 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from clicklake.jobs import classify, weblogs
+from clicklake.jobs import classify, logformats, weblogs
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 UTC = dt.timezone.utc
+
+
+def parse_as_combined(lines):
+    """parse_lines with the format fixed (detection has its own tests in test_logformats.py)."""
+    if "line_number" not in lines.columns:
+        lines = lines.withColumn("source_file", F.col("case")).withColumn("line_number", F.lit(1).cast("bigint"))
+    return weblogs.parse_lines(lines, logformats.fixed_format(lines, "combined"))
 
 
 def ts(text: str) -> dt.datetime:
@@ -48,6 +55,8 @@ PARSE_CASES = [
      f'81.2.69.160 - - [28/Nov/2026:10:00:01 +0000] "GET /a b HTTP/1.1" 404 5 "-" "{UA}"',
      ("GET", "/a b", None, "HTTP/1.1", 404, 5, None, UA, "2026-11-28T10:00:01"), None),
     ("line cut inside the request", '81.2.69.160 - - [28/Nov/2026:10:00:01 +0000] "GET /pro', None, "unparseable_line"),
+    ("user agent with no closing quote is not read as a common line",
+     '81.2.69.160 - - [28/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0 (cut', None, "unparseable_line"),
     ("garbage", "\\x16\\x03\\x01 not a log line", None, "unparseable_line"),
     ("impossible date", f'81.2.69.160 - - [32/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "{UA}"', None, "bad_timestamp"),
     ("status outside 100-599", f'81.2.69.160 - - [28/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" 999 5 "-" "{UA}"', None, "bad_status"),
@@ -60,7 +69,7 @@ PARSE_CASES = [
 
 def test_parse_combined_cases(spark):
     lines = spark.createDataFrame([(c[0], c[1]) for c in PARSE_CASES], "case string, line string")
-    parsed = weblogs.parse_combined(lines)
+    parsed = parse_as_combined(lines)
     actual = parsed.select(
         "case", "method", F.col("path_raw").alias("path"), F.col("query_raw").alias("query"), "protocol", "status", "bytes",
         F.col("referrer_raw").alias("referrer"), "user_agent", "ts", "problem",
@@ -219,7 +228,7 @@ def test_page_view_and_bot_cases(spark):
         "case", "line", F.lit("2026-11-28").cast("date").alias("dt"), F.lit("web-01").alias("host"),
         F.lit("f").alias("source_file"), F.monotonically_increasing_id().alias("line_number"),
     )
-    parsed = weblogs.parse_combined(lines)
+    parsed = parse_as_combined(lines)
     hits = weblogs.classify_hits(parsed.where("problem is null").withColumn("source_file", F.col("case")), "www.example.com", "k")
     final = weblogs.finish_hits(hits, classify.user_agent_dimension(hits))
     actual = final.select(F.col("source_file").alias("case"), "is_page_view", "is_bot", "bot_reason")
