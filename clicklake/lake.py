@@ -45,7 +45,15 @@ def read_published_range(spark: SparkSession, name: str, lake: str, start: dt.da
     df = read_published(spark, name, lake)
     if df is None:
         return spark.createDataFrame([], spec.schema)
-    return df.where(date_range_predicate(spec.partition_by, start, end))
+    return with_added_columns(df, name).where(date_range_predicate(spec.partition_by, start, end))
+
+
+def with_added_columns(df: DataFrame, name: str) -> DataFrame:
+    """A published table written before columns were added to its schema, with those columns as
+    nulls; publish then adds them to the table (mergeSchema). Only additions evolve this way: a
+    renamed or retyped column is a migration, and conform() raises on it."""
+    missing = [f for f in table(name).schema.fields if f.name not in df.columns]
+    return df.withColumns({f.name: F.lit(None).cast(f.dataType) for f in missing}) if missing else df
 
 
 class LakeView:
@@ -85,7 +93,8 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
         batch = batch.repartition(spec.partition_by)  # few, larger files: cheaper to write and to read
     writer = batch.write.format("delta").partitionBy(spec.partition_by)
     if is_delta_table(spark, spec.path(lake)):
-        writer.mode("overwrite").option("replaceWhere", date_range_predicate(spec.partition_by, start, end)).save(target)
+        (writer.mode("overwrite").option("replaceWhere", date_range_predicate(spec.partition_by, start, end))
+         .option("mergeSchema", "true").save(target))
     else:
         writer.mode("errorifexists").save(target)
         _describe(spark, spec, target)

@@ -220,3 +220,33 @@ def with_user_agent_fields(df: DataFrame, dimension: DataFrame) -> DataFrame:
             "device_type": F.when(reason.isNotNull(), F.lit("bot")).otherwise(F.coalesce("device_type", F.lit("other"))),
         }
     )
+
+
+# ---- countries -------------------------------------------------------------------------------
+
+def countries_of_ips(addresses: pd.Series) -> pd.Series:
+    """ISO 3166-1 alpha-2 country of each address (runs inside a pandas_udf).
+
+    The iptocc wheel embeds the five Regional Internet Registries' delegation files (offline, no
+    key); a block's country is the one it is registered to, which agrees with commercial geo
+    databases for about 95% of addresses. RIRs delegate IPv4 in /24 or larger blocks and IPv6 in
+    /48 or larger, so the anonymized addresses of silver give the same answer as the raw ones.
+    """
+    from iptocc import country_code
+
+    values = [a if isinstance(a, str) else "" for a in addresses]
+    return pd.Series(country_code(values), dtype=object)
+
+
+_country_udf = F.pandas_udf(countries_of_ips, T.StringType())
+
+
+def country_dimension(rows: DataFrame) -> DataFrame:
+    """One row per distinct client_ip (anonymized): its country, or null (private, reserved, unknown)."""
+    distinct = rows.select("client_ip").where(F.col("client_ip").isNotNull()).distinct()
+    return distinct.withColumn("country", _country_udf("client_ip"))
+
+
+def with_country(rows: DataFrame) -> DataFrame:
+    """rows with client_ip -> the same rows with country (looked up once per distinct address)."""
+    return rows.join(country_dimension(rows), on="client_ip", how="left")

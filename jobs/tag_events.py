@@ -145,7 +145,7 @@ def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str
     ranked = valid.withColumn("_rank", first_received(valid))
     unique = ranked.where(F.col("_rank") == 1).drop("_rank")
     events = materialize(type_events(unique, default_site, secret))
-    with_ua = classify.with_user_agent_fields(events, ua_dimension_of(events))
+    with_ua = classify.with_country(classify.with_user_agent_fields(events, ua_dimension_of(events)))
     events = with_ua.withColumns({"bot_reason": F.col("ua_bot_reason"), "is_bot": F.col("ua_bot_reason").isNotNull()})
     rejected = parsed.where(F.col("problem").isNotNull() & (F.col("problem") != "skip"))
     quarantine = rejected.select(

@@ -19,9 +19,8 @@ MAX_HUMAN_PAGES_PER_MINUTE = 30
 STATUSLESS_FORMATS = ("cloudfront_rtmp",)
 
 
-def _request_parts(request: Column) -> dict[str, Column]:
-    """method, target, protocol of a request line; odd request lines keep what can be told."""
-    parts = F.split(request, " ")
+def _request_parts(parts: Column) -> dict[str, Column]:
+    """method, target, protocol of a request line split at spaces; odd request lines keep what can be told."""
     n = F.size(parts)
     last = F.try_element_at(parts, F.lit(-1))
     has_protocol = (n >= 3) & last.startswith("HTTP/")
@@ -43,8 +42,15 @@ def parse_lines(lines: DataFrame, formats: DataFrame | None = None, custom: logf
     if formats is None:
         formats = logformats.detect_formats(lines)
     raw = logformats.parse_raw(lines, formats, families, custom)
-    request = _request_parts(F.col("request"))
-    target = F.coalesce(F.col("target"), request["target"])
+    # Each derived value is a column of its own before it is used several times: inlined, Spark
+    # would evaluate it once per use (conditional branches are not shared).
+    request = _request_parts(F.col("_request_parts"))
+    raw = raw.withColumn("_request_parts", F.split("request", " ")).withColumns({
+        "target": F.coalesce(F.col("target"), request["target"]),
+        "method": F.coalesce(F.col("method"), request["method"]),
+        "protocol": F.coalesce(F.col("protocol"), request["protocol"]),
+    })
+    target = F.col("target")
     # Load balancers, CDNs and proxies log absolute URLs: the host is the site, the rest the path.
     is_url = target.contains("://")
     path = F.when(is_url, F.coalesce(classify.url_path(target), F.lit("/"))).when(
@@ -54,7 +60,7 @@ def parse_lines(lines: DataFrame, formats: DataFrame | None = None, custom: logf
     vhost = F.lower(F.col("vhost"))
     vhost = F.when(vhost.rlike(r":\d+$"), F.regexp_replace(vhost, r":\d+$", "")).otherwise(vhost)
     # Behind proxies and load balancers the visitor is the first address of X-Forwarded-For.
-    first = lambda addresses: F.translate(F.try_element_at(F.split(addresses, r",\s*"), F.lit(1)), "[]", "")
+    first = lambda addresses: F.translate(F.trim(F.substring_index(addresses, ",", 1)), "[]", "")
     client = F.coalesce(classify.none_if_blank(first(F.col("x_forwarded_for"))), first(F.col("client_list")))
     status = F.col("status_text").try_cast("int")
     parsed = raw.select(
@@ -63,10 +69,10 @@ def parse_lines(lines: DataFrame, formats: DataFrame | None = None, custom: logf
         classify.none_if_blank(client).alias("client_raw"),
         F.coalesce(classify.none_if_blank(vhost), F.when(is_url, classify.url_host(target))).alias("vhost"),
         "ts",
-        F.coalesce(F.col("method"), request["method"]).alias("method"),
+        "method",
         path.alias("path_raw"),
         classify.none_if_blank(query).alias("query_raw"),
-        F.coalesce(F.col("protocol"), request["protocol"]).alias("protocol"),
+        "protocol",
         status.alias("status"),
         F.when(F.col("bytes_text") != "-", F.col("bytes_text").try_cast("bigint")).alias("bytes"),
         classify.none_if_blank(F.col("referrer")).alias("referrer_raw"),
@@ -151,7 +157,7 @@ def behavioural_bot_reasons(hits: DataFrame) -> DataFrame:
 
 def finish_hits(hits: DataFrame, ua_dimension: DataFrame) -> DataFrame:
     """Add user-agent fields, bot flags and the page-view flag (SPEC 3)."""
-    with_ua = classify.with_user_agent_fields(hits, ua_dimension)
+    with_ua = classify.with_country(classify.with_user_agent_fields(hits, ua_dimension))
     behaviour = behavioural_bot_reasons(hits)
     out = with_ua.join(behaviour, on="visitor_key", how="left")
     bot_reason = F.coalesce("ua_bot_reason", "behaviour_bot_reason")

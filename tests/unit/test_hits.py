@@ -18,7 +18,8 @@ def at(seconds: float) -> dt.datetime:
 def log(hit_id, key, path, seconds):
     return Row(site="s", hit_id=hit_id, ts=at(seconds), event_date=T0.date(), dt=T0.date(), visitor_key=key, path=path,
                is_page_view=True, referrer=None, referrer_host=None, utm_source=None, utm_medium=None, utm_campaign=None,
-               utm_term=None, utm_content=None, click_id_type=None, browser="Chrome", os="Windows", device_type="desktop")
+               utm_term=None, utm_content=None, click_id_type=None, browser="Chrome", os="Windows", device_type="desktop",
+               country="GB")
 
 
 def tag(event_id, key, cookie, path, seconds, collector_delay=0.3, is_bot=False, source_file="f", dt_=None):
@@ -26,11 +27,12 @@ def tag(event_id, key, cookie, path, seconds, collector_delay=0.3, is_bot=False,
                collector_ts=at(seconds + collector_delay), dt=dt_ or T0.date(), source_file=source_file, line_number=1,
                event_date=T0.date(), visitor_key=key, anonymous_id=cookie, path=path,
                referrer=None, referrer_host=None, utm_source="news", utm_medium="email", utm_campaign=None,
-               utm_term=None, utm_content=None, click_id_type=None, browser="Chrome", os="Windows", device_type="desktop")
+               utm_term=None, utm_content=None, click_id_type=None, browser="Chrome", os="Windows", device_type="desktop",
+               country="FR")  # the collector sits behind a CDN in another country
 
 
 CAMPAIGN_SCHEMA = ", ".join(f"{c} string" for c in hits.CAMPAIGN_FIELDS)
-CLIENT_SCHEMA = "browser string, os string, device_type string"
+CLIENT_SCHEMA = "browser string, os string, device_type string, country string"
 LOG_SCHEMA = (f"site string, hit_id string, ts timestamp, event_date date, dt date, visitor_key string, path string, "
               f"is_page_view boolean, {CAMPAIGN_SCHEMA}, {CLIENT_SCHEMA}")
 TAG_SCHEMA = (f"site string, event_id string, event_type string, is_bot boolean, event_ts timestamp, collector_ts timestamp, "
@@ -81,6 +83,8 @@ def test_hit_cases(spark):
         "T9": ("c9", "cookie", "tag", at(0)),
     }, "bot tag page views are dropped; every other page view appears exactly once"
     assert out["T1"]["utm_source"] == "news", "campaign fields come from the tag when it has them"
+    assert (out["T1"]["country"], out["L2"]["country"], out["T9"]["country"]) == ("GB", "GB", "FR"), \
+        "the web server's view of the client's country wins; tag-only page views keep the collector's"
 
 
 def test_a_retried_tag_delivered_on_two_days_counts_once(spark):

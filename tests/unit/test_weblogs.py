@@ -165,6 +165,37 @@ def test_anonymize_ip_cases(spark):
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_forwarded_for_chains_keep_only_anonymized_addresses(spark):
+    df = spark.createDataFrame([("203.0.113.7, 10.1.1.1,unknown, 2001:db8::1",), ("localhost",), (None,)], "xff string")
+    got = [r[0] for r in df.select(classify.anonymize_ip_list(F.col("xff"))).collect()]
+    assert got == ["203.0.113.0, 10.1.1.0, 2001:db8:0::", None, None]
+
+
+COUNTRY_CASES = [
+    # description, anonymized client_ip, country registered for its block (iptocc's pinned data)
+    ("a US block", "8.8.8.0", "US"),
+    ("a Japanese block", "1.0.16.0", "JP"),
+    ("a British block", "81.2.69.0", "GB"),
+    ("an IPv6 /48", "2001:4860:4860::", "US"),
+    ("a private address", "10.0.0.0", None),
+    ("the documentation range", "203.0.113.0", None),
+    ("loopback", "::1", None),
+]
+
+
+def test_country_cases(spark):
+    rows = spark.createDataFrame([(c, ip) for c, ip, _ in COUNTRY_CASES] + [("no address", None)], "case string, client_ip string")
+    actual = classify.with_country(rows).select("case", "country")
+    expected = spark.createDataFrame([(c, cc) for c, _, cc in COUNTRY_CASES] + [("no address", None)], "case string, country string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_countries_are_looked_up_once_per_distinct_address(spark):
+    rows = spark.createDataFrame([("8.8.8.0",)] * 50 + [("1.0.16.0",)] * 50, "client_ip string")
+    dimension = classify.country_dimension(rows)
+    assert sorted(tuple(r) for r in dimension.collect()) == [("1.0.16.0", "JP"), ("8.8.8.0", "US")]
+
+
 PII_CASES = [
     ("plain e-mail in a query", "email=ann.lee@mail.example.org&ref=1", "email=[redacted-email]&ref=1"),
     ("percent-encoded @", "u=ann%40mail.example.org", "u=[redacted-email]"),

@@ -1,0 +1,36 @@
+"""A lake written by an earlier version keeps working when the schema gains a column."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import functions as F
+
+from clicklake import lake
+from clicklake.tables import conform, table
+
+D1, D2 = dt.date(2026, 3, 3), dt.date(2026, 3, 4)
+
+
+def _hits(spark, day: dt.date, country: str | None):
+    row = {f.name: None for f in table("silver.hits").schema.fields}
+    row.update(site="shop.example", hit_id=f"h-{day}", ts=dt.datetime(day.year, day.month, day.day, 10), event_date=day,
+               visitor_id="v", visitor_id_type="cookie", source="tag", path="/", device_type="desktop", country=country)
+    return conform(spark.createDataFrame([row], table("silver.hits").schema), "silver.hits")
+
+
+def test_a_table_without_a_new_column_is_read_with_nulls_and_gains_it_on_publish(spark, tmp_path):
+    root = str(tmp_path / "lake")
+    older = _hits(spark, D1, None).drop("country")
+    older.write.format("delta").partitionBy("event_date").save(table("silver.hits").path(root))
+
+    before = lake.read_published_range(spark, "silver.hits", root, D1, D1)
+    assert before.columns == table("silver.hits").column_names
+    assert [r["country"] for r in before.collect()] == [None]
+
+    lake.publish(spark, _hits(spark, D2, "GB"), "silver.hits", root, D2, D2, rows=1)
+    after = spark.read.format("delta").load(table("silver.hits").path(root))
+    assert "country" in after.columns
+    assert sorted((str(r["event_date"]), r["country"]) for r in after.select("event_date", "country").collect()) == [
+        ("2026-03-03", None), ("2026-03-04", "GB")]
+    assert after.where(F.col("event_date") == D1).count() == 1
