@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED := set -a && . infra/embedded.env && set +a
 
-.PHONY: setup demo test test-fast sql s3-start s3-stop airflow clean distclean
+.PHONY: setup demo test test-fast bench-parse sql s3-start s3-stop airflow clean distclean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ test-fast: setup
 	$(BIN)/pytest -m "not e2e"
 
 # make sql Q="SELECT * FROM gold.daily_kpis"   (starts the embedded S3 server if needed)
+# Parsing + classification of 2,000,000 generated log lines, Spark against a DuckDB yardstick.
+# A benchmark, not a test: it prints figures and a JSON line (LINES=..., FILES=... to resize).
+bench-parse: setup
+	$(BIN)/python bench/parse_bench.py --lines $(or $(LINES),2000000) --files $(or $(FILES),8)
+
 sql: setup s3-start
 	@$(EMBEDDED) && $(BIN)/clicklake sql "$(Q)"
 
