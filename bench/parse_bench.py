@@ -168,7 +168,7 @@ def main() -> int:
             start = time.perf_counter()
             rows = fn()
             seconds = time.perf_counter() - start
-        results.append({"stage": name, "s": round(seconds, 2), "lines_per_s": round(args.lines / seconds),
+        results.append({"stage": name, "s": round(seconds, 2), "lines_per_s": round(args.lines / seconds) if rows else None,
                         "rows": rows, "peak_rss_mb": round(rss.peak / 2**20)})
 
     stage("duckdb parse (yardstick)", lambda: duckdb_stage(paths))
@@ -190,9 +190,10 @@ def main() -> int:
     stage("spark read + parse + classify", lambda: spark_stage(spark, paths, classify_too=True))
     spark.stop()
 
-    print(f"\n{'stage':42s} {'seconds':>8s} {'lines/s':>10s} {'rows out':>10s} {'peak RSS MB':>12s}")
+    print(f"\n{'stage':48s} {'seconds':>8s} {'lines/s':>10s} {'rows out':>10s} {'peak RSS MB':>12s}")
     for r in results:
-        print(f"{r['stage']:42s} {r['s']:8.1f} {r['lines_per_s']:10,d} {r['rows']:10,d} {r['peak_rss_mb']:12,d}")
+        speed = f"{r['lines_per_s']:10,d}" if r["lines_per_s"] else f"{'-':>10s}"
+        print(f"{r['stage']:48s} {r['s']:8.1f} {speed} {r['rows']:10,d} {r['peak_rss_mb']:12,d}")
     by = {r["stage"]: r for r in results}
     summary = {
         "lines": args.lines,
