@@ -103,11 +103,7 @@ def spark_stage(spark, paths, classify_too: bool) -> int:
     def materialize(df):
         return df.localCheckpoint(eager=True)
 
-    with bronze.whole_files(spark):
-        raw = bronze.read_lines(spark, tuple(str(p) for p in paths))
-        lines = materialize(bronze.number_lines(raw).withColumnRenamed("value", "line").withColumns(
-            {"host": F.lit("web-01"), "dt": F.lit(DAY.isoformat()).cast("date")}
-        ))
+    lines = bronze.read_weblog_files(spark, tuple(str(p) for p in paths), DAY)
     formats = materialize(logformats.detect_formats(lines))
     if classify_too:
         out = weblogs.weblog_silver(lines, classify.user_agent_dimension, "www.example.com", "bench-key", 3,

@@ -169,12 +169,8 @@ def cmd_parse_log(args) -> int:
             custom.java_pattern_and_groups()
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-    from pyspark.sql import functions as F
-
     spark = get_spark("clicklake parse-log")
-    with bronze.whole_files(spark):  # line numbers count along one file read by one task
-        raw = bronze.read_lines(spark, (spark_uri(normalize_uri(args.file)),))
-        lines = bronze.number_lines(raw).withColumnRenamed("value", "line").withColumn("host", F.lit("")).localCheckpoint()
+    lines = bronze.read_weblog_files(spark, (spark_uri(normalize_uri(args.file)),))
     formats = logformats.fixed_format(lines, args.format) if args.format != "auto" else logformats.detect_formats(lines)
     parsed = weblogs.parse_lines(lines, formats, custom)
     problems = parsed.groupBy("log_format", "problem").count().collect()

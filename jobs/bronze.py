@@ -30,11 +30,12 @@ def number_lines(raw: DataFrame) -> DataFrame:
     return raw.withColumn("line_number", F.col("read_order") - first + 1).drop("read_order")
 
 
-def weblog_lines(raw: DataFrame, day: dt.date) -> DataFrame:
-    """raw: value, source_file, ingest_time, read_order -> bronze.weblog_lines rows."""
+def weblog_lines(raw: DataFrame, day: dt.date | None) -> DataFrame:
+    """raw: value, source_file, ingest_time, read_order -> bronze.weblog_lines rows (dt null
+    without a day: files read outside a landing zone)."""
     return (
         number_lines(raw)
-        .withColumn("dt", lake.lit_date(day))
+        .withColumn("dt", lake.lit_date(day) if day else F.lit(None).cast("date"))
         .withColumn("host", F.regexp_extract("source_file", r"/weblogs/dt=[^/]+/([^/]+)/[^/]+$", 1))
         .withColumnRenamed("value", "line")
     )
@@ -95,6 +96,13 @@ class whole_files:
 
     def __exit__(self, *exc):
         self.spark.conf.set(self.KEY, self.previous)
+
+
+def read_weblog_files(spark: SparkSession, files: tuple[str, ...], day: dt.date | None = None) -> DataFrame:
+    """Access-log files outside a landing zone (parse-log, benchmarks, tests) as computed
+    bronze.weblog_lines rows: read whole, lines numbered as the bronze layer numbers them."""
+    with whole_files(spark):
+        return weblog_lines(read_lines(spark, files), day).localCheckpoint(eager=True)
 
 
 def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, view: lake.LakeView) -> dict[str, DataFrame]:

@@ -66,10 +66,7 @@ EXPECTED = {
 
 
 def read_as_bronze(spark, paths):
-    """The files as bronze.weblog_lines would hold them: one row per line, numbered per file."""
-    with bronze.whole_files(spark):
-        raw = bronze.read_lines(spark, tuple(str(p) for p in paths))
-        return bronze.number_lines(raw).withColumnRenamed("value", "line").withColumn("host", F.lit("web1")).localCheckpoint()
+    return bronze.read_weblog_files(spark, tuple(str(p) for p in paths))
 
 
 @pytest.fixture(scope="module")
