@@ -92,6 +92,9 @@ class Settings:
     log_formats: tuple[tuple[str, str], ...] = ()
     custom_log_pattern: str | None = None
     custom_log_time_format: str = "dd/MMM/yyyy:HH:mm:ss Z"
+    # gold.funnels' funnels (clicklake.funnels.Funnel), from CLICKLAKE_FUNNELS or the packaged file
+    funnels: tuple = field(default_factory=lambda: _funnels(None))
+    top_paths: int = 100  # how many full session paths per site and date gold.top_paths keeps
     s3: S3Settings = field(default_factory=S3Settings)
     gates: GatePolicy = field(default_factory=GatePolicy)
 
@@ -120,6 +123,8 @@ class Settings:
             log_formats=parse_log_formats(os.environ.get("CLICKLAKE_LOG_FORMATS", "")),
             custom_log_pattern=os.environ.get("CLICKLAKE_LOG_PATTERN") or None,
             custom_log_time_format=os.environ.get("CLICKLAKE_LOG_TIME_FORMAT") or "dd/MMM/yyyy:HH:mm:ss Z",
+            funnels=_funnels(os.environ.get("CLICKLAKE_FUNNELS") or None),
+            top_paths=_env_int("CLICKLAKE_TOP_PATHS", 100),
             s3=S3Settings.from_env(),
             gates=GatePolicy.from_env(),
         )
@@ -133,6 +138,8 @@ class Settings:
             raise ConfigError("CLICKLAKE_SESSION_MAX_HOURS must be between 1 and 24: sessions may span one midnight only")
         if self.late_days < 0:
             raise ConfigError("CLICKLAKE_LATE_DAYS must be zero or more")
+        if self.top_paths < 1:
+            raise ConfigError("CLICKLAKE_TOP_PATHS must be 1 or more")
         if self.log_formats or self.custom_log_pattern:
             self._validate_log_formats()
         if not 0 <= self.gates.max_quarantine_share <= 1:
@@ -160,6 +167,12 @@ class Settings:
         if not self.custom_log_pattern:
             return None
         return CustomFormat(self.custom_log_pattern, self.custom_log_time_format)
+
+
+def _funnels(path: str | None) -> tuple:
+    from clicklake.funnels import load_funnels
+
+    return load_funnels(path)
 
 
 def parse_log_formats(text: str) -> tuple[tuple[str, str], ...]:

@@ -68,6 +68,12 @@ def summary(settings: Settings, day) -> str:
     if sessions is not None:
         channels = sessions.where(F.col("session_date") == lake.lit_date(day)).groupBy("channel").count().orderBy(F.desc("count")).collect()
         lines += ["", "Sessions by channel: " + ", ".join(f"{r['channel']} {r['count']:,}" for r in channels)]
+    funnels = lake.read_published(spark, "gold.funnels", settings.lake)
+    if funnels is not None:
+        for name in [r["funnel"] for r in funnels.select("funnel").distinct().orderBy("funnel").collect()]:
+            steps = (funnels.where((F.col("date") == lake.lit_date(day)) & (F.col("funnel") == name))
+                     .groupBy("step", "step_name").agg(F.sum("sessions").alias("n")).orderBy("step").collect())
+            lines.append(f"Funnel {name}: " + " -> ".join(f"{r['step_name']} {r['n']:,}" for r in steps))
     spark.stop()
     return "\n".join(lines)
 

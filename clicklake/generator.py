@@ -190,6 +190,11 @@ class Catalog:
         return self.pages[bisect.bisect_left(self.cumulative, rng.random() * self.cumulative[-1])]
 
     def next_page(self, rng: random.Random, current: str) -> str:
+        # Some shoppers buy: product -> cart -> checkout (the purchase funnel of reference/funnels.yml).
+        if current.startswith("/products/") and rng.random() < 0.12:
+            return "/cart"
+        if current == "/cart" and rng.random() < 0.45:
+            return "/checkout"
         for _ in range(10):
             page = self.popular_page(rng)
             if page != current:
@@ -559,6 +564,7 @@ class DayGenerator:
             "visitor": s.visitor.index, "cookie": s.visitor.cookie, "ip": s.visitor.ip, "user_agent": s.visitor.user_agent,
             "session_start": _iso(start), "session_end": _iso(end), "duration_s": (end - start) / 1000,
             "pageviews": len(views), "entry_page": views[0].path, "exit_page": views[-1].path, "channel": s.channel,
+            "pages": [pv.path for pv in views],
             "session_date": dt.datetime.fromtimestamp(start / 1000, tz=dt.timezone.utc).date().isoformat(),
             "crosses_midnight": _iso(end)[:10] != _iso(start)[:10],
         }

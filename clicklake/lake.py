@@ -84,7 +84,6 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
 
     Delta rejects the commit if a row of the batch falls outside the range. Returns the new version.
     """
-    from delta.tables import DeltaTable
 
     spec = table(name)
     target = spark_uri(spec.path(lake))
@@ -98,7 +97,17 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
     else:
         writer.mode("errorifexists").save(target)
         _describe(spark, spec, target)
-    return DeltaTable.forPath(spark, target).history(1).select("version").first()[0]
+    return version_just_committed(spark, target)
+
+
+def version_just_committed(spark: SparkSession, target: str) -> int:
+    """The version of the commit this process just made to the table at `target` (a Spark URI).
+
+    The JVM's Delta log holds the snapshot its own commit produced, so this needs no Spark job,
+    where DeltaTable.history runs one (~0.3 s, twice per table and run: seconds a run). It stays
+    the version of our commit even when another process commits right after."""
+    jvm = spark.sparkContext._jvm
+    return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, target).unsafeVolatileSnapshot().version()
 
 
 def _describe(spark: SparkSession, spec: Table, target: str) -> None:
@@ -127,7 +136,6 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
 
     Up to KEEP_STAGED_ROWS rows, the batch must be computed already (checkpointed): this process
     goes on reading it as the staged batch, so it must not change between the write and the gate."""
-    from delta.tables import DeltaTable
 
     spec = table(name)
     target = spark_uri(staging_path(name, lake, run_date))
@@ -136,7 +144,7 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
     (batch.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("userMetadata", json.dumps({"rows": rows})).partitionBy(spec.partition_by).save(target))
     spark = batch.sparkSession
-    version = DeltaTable.forPath(spark, target).history(1).select("version").first()[0]
+    version = version_just_committed(spark, target)
     kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)
     _staged[target] = Staged(kept, version, rows)
     return version

@@ -6,8 +6,10 @@ suite expects them equal.
     bronze  per landing file: lines in bronze.landing_files = rows of bronze.weblog_lines/tag_events
     silver  per landing file: bronze lines = silver rows + duplicates + quarantined + skipped
     gold    per date: gold.daily_kpis sessions = rows of gold.sessions; daily_kpis pageviews =
-            sum of gold.sessions.pageviews = rows of gold.page_views; and silver page views of the
-            date = gold page views of the date (every deduplicated page view in exactly one session)
+            sum of gold.sessions.pageviews = rows of gold.page_views; silver page views of the
+            date = gold page views of the date (every deduplicated page view in exactly one
+            session); the marts (page_daily, click_paths, traffic_sources) add up to the date's
+            sessions and page views; funnel steps never grow
 """
 
 from __future__ import annotations
@@ -61,20 +63,50 @@ def silver_checks(bronze_weblog_lines: DataFrame, bronze_tag_events: DataFrame, 
         _pair("bronze lines = silver.file_audit lines", bronze, audited))
 
 
-def gold_checks(hits: DataFrame, page_views: DataFrame, sessions: DataFrame, daily_kpis: DataFrame,
-                start: dt.date, end: dt.date) -> DataFrame:
-    """`hits`: silver.hits of at least start..end. A page view of date d sits in a session of d or
-    d-1 (sessions are at most 24 h), so dates after `start` must agree exactly between layers."""
+def gold_checks(hits: DataFrame, gold: dict[str, DataFrame], start: dt.date, end: dt.date) -> DataFrame:
+    """`hits`: silver.hits of at least start..end; `gold`: the gold tables by name. A page view of
+    date d sits in a session of d or d-1 (sessions are at most 24 h), so dates after `start` must
+    agree exactly between layers. The marts are dated by session date, so they add up to the
+    date's sessions and page views."""
+    page_views, sessions, kpis = gold["gold.page_views"], gold["gold.sessions"], gold["gold.daily_kpis"]
+    pages, moves, sources, funnels = gold["gold.page_daily"], gold["gold.click_paths"], gold["gold.traffic_sources"], gold["gold.funnels"]
     view_dates = page_views.withColumn("view_date", F.to_date("ts"))
     after_start = (F.col("scope") > F.lit(start.isoformat())) & (F.col("scope") <= F.lit(end.isoformat()))
     silver_views = _counts(hits, "event_date", "silver")
-    return (
-        _pair("gold.daily_kpis sessions = rows of gold.sessions",
-              _sums(daily_kpis, "date", "sessions", "kpis"), _counts(sessions, "session_date", "rows"))
-        .unionByName(_pair("gold.daily_kpis pageviews = sum of gold.sessions pageviews",
-                           _sums(daily_kpis, "date", "pageviews", "kpis"), _sums(sessions, "session_date", "pageviews", "sessions")))
-        .unionByName(_pair("sum of gold.sessions pageviews = rows of gold.page_views",
-                           _sums(sessions, "session_date", "pageviews", "sessions"), _counts(page_views, "session_date", "views")))
-        .unionByName(_pair("silver.hits page views of the date = gold.page_views of the date",
-                           silver_views.where(after_start), _counts(view_dates, "view_date", "gold").where(after_start)))
-    )
+    session_count = _counts(sessions, "session_date", "sessions")
+    session_views = _sums(sessions, "session_date", "pageviews", "sessions")
+    checks = [
+        _pair("gold.daily_kpis sessions = rows of gold.sessions", _sums(kpis, "date", "sessions", "kpis"), session_count),
+        _pair("gold.daily_kpis pageviews = sum of gold.sessions pageviews", _sums(kpis, "date", "pageviews", "kpis"), session_views),
+        _pair("sum of gold.sessions pageviews = rows of gold.page_views", session_views, _counts(page_views, "session_date", "views")),
+        _pair("silver.hits page views of the date = gold.page_views of the date",
+              silver_views.where(after_start), _counts(view_dates, "view_date", "gold").where(after_start)),
+        _pair("gold.page_daily views = sum of gold.sessions pageviews", session_views, _sums(pages, "date", "views", "pages")),
+        _pair("gold.page_daily entrances = rows of gold.sessions", session_count, _sums(pages, "date", "entrances", "pages")),
+        _pair("gold.page_daily exits = rows of gold.sessions", session_count, _sums(pages, "date", "exits", "pages")),
+        _pair("gold.click_paths moves from (entrance) = rows of gold.sessions", session_count,
+              _sums(moves.where(F.col("from_page") == "(entrance)"), "date", "transitions", "moves")),
+        _pair("gold.click_paths moves = gold.sessions pageviews + sessions",
+              sessions.groupBy(F.col("session_date").cast("string").alias("scope")).agg((F.sum("pageviews") + F.count(F.lit(1))).alias("s")),
+              _sums(moves, "date", "transitions", "moves")),
+        _pair("gold.traffic_sources sessions = rows of gold.sessions", session_count, _sums(sources, "date", "sessions", "sources")),
+        _pair("gold.traffic_sources pageviews = sum of gold.sessions pageviews", session_views, _sums(sources, "date", "pageviews", "sources")),
+        _pair("gold.traffic_sources conversions = converted gold.sessions",
+              _counts(sessions.where("converted"), "session_date", "converted"), _sums(sources, "date", "conversions", "sources")),
+        funnel_monotony(funnels),
+    ]
+    result = checks[0]
+    for check in checks[1:]:
+        result = result.unionByName(check)
+    return result
+
+
+def funnel_monotony(funnels: DataFrame) -> DataFrame:
+    """Per date: steps whose sessions exceed the previous step's (a session at step k has passed
+    steps 1..k-1); expected 0."""
+    previous = funnels.select("site", "date", "funnel", (F.col("step") + 1).alias("step"), F.col("sessions").alias("before"))
+    grows = funnels.join(previous, ["site", "date", "funnel", "step"]).where(F.col("sessions") > F.col("before"))
+    per_date = funnels.select(F.col("date").cast("string").alias("scope")).distinct()
+    counted = per_date.join(_counts(grows, "date", "grows"), "scope", "left")
+    return counted.select(F.lit("gold.funnels sessions never grow from a step to the next").alias("check"), "scope",
+                          F.lit(0).cast("bigint").alias("expected"), F.coalesce("grows", F.lit(0)).cast("bigint").alias("observed"))

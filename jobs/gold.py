@@ -1,4 +1,5 @@
-"""Gold: page views in sessions, sessions, daily KPIs.
+"""Gold: page views in sessions, sessions, daily KPIs, and the marts (pages, click paths, top
+paths, traffic sources, funnels).
 
 Sessions are not split at midnight and late events can change earlier days, so a run for D
 rewrites session dates D-L-1..D+1 (L = CLICKLAKE_LATE_DAYS) from silver.hits of D-L-2..D+2. Each
@@ -6,7 +7,8 @@ session date is rewritten by every run that could change it, so running dates in
 converges to the same tables as running them in order.
 
 Reads  silver.hits (event_date D-L-2..D+2), silver.weblog_hits and silver.file_audit (dt in range)
-Writes gold.page_views, gold.sessions, gold.daily_kpis (session_date / date in D-L-1..D+1)
+Writes gold.page_views, gold.sessions, gold.daily_kpis, gold.page_daily, gold.click_paths,
+       gold.top_paths, gold.traffic_sources, gold.funnels (session_date / date in D-L-1..D+1)
 
     clicklake run --date 2026-11-28 --layer gold --raw s3://clicklake/raw --lake s3://clicklake/lake
 """
@@ -22,9 +24,10 @@ from pyspark.sql import functions as F
 
 from clicklake import lake
 from clicklake.config import Settings
-from clicklake.jobs import sessions, stay_lazy
+from clicklake.jobs import marts, sessions, stay_lazy
 
-TABLES = ("gold.page_views", "gold.sessions", "gold.daily_kpis")
+TABLES = ("gold.page_views", "gold.sessions", "gold.daily_kpis", "gold.page_daily", "gold.click_paths", "gold.top_paths",
+          "gold.traffic_sources", "gold.funnels")
 
 
 def session_range(day: dt.date, settings: Settings) -> tuple[dt.date, dt.date]:
@@ -39,12 +42,21 @@ def gold_tables(hits: DataFrame, weblog_hits: DataFrame, file_audit: DataFrame, 
                 start: dt.date, end: dt.date, settings: Settings, materialize=stay_lazy) -> dict[str, DataFrame]:
     """Pure: silver inputs -> the gold tables for session dates start..end.
 
-    `materialize` is called on the sessionized page views, which all three tables read."""
+    `materialize` is called on the sessionized page views and on the sessions (with their ordered
+    pages and funnel steps), which every other table reads."""
     in_range = F.col("session_date").between(lake.lit_date(start), lake.lit_date(end))
     page_views = materialize(sessions.sessionize(hits, settings.session_timeout_min, settings.session_max_hours).where(in_range))
-    session_rows = sessions.sessions_from_page_views(page_views, categories)
-    kpis = sessions.daily_kpis(session_rows, weblog_hits, file_audit, hits)
-    return {"gold.page_views": page_views, "gold.sessions": session_rows, "gold.daily_kpis": kpis}
+    session_rows = materialize(marts.with_funnels(sessions.sessions_from_page_views(page_views, categories), settings.funnels))
+    return {
+        "gold.page_views": page_views,
+        "gold.sessions": session_rows,
+        "gold.daily_kpis": sessions.daily_kpis(session_rows, weblog_hits, file_audit, hits),
+        "gold.page_daily": marts.page_daily(page_views),
+        "gold.click_paths": marts.click_paths(session_rows),
+        "gold.top_paths": marts.top_paths(session_rows, settings.top_paths),
+        "gold.traffic_sources": marts.traffic_sources(session_rows),
+        "gold.funnels": marts.funnel_steps(session_rows, settings.funnels),
+    }
 
 
 # ---- I/O -------------------------------------------------------------------------------------

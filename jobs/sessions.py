@@ -127,7 +127,8 @@ def with_traffic_source(first_views: DataFrame, categories: DataFrame) -> DataFr
 
 
 def sessions_from_page_views(page_views: DataFrame, categories: DataFrame) -> DataFrame:
-    """Sessionized page views (with silver.hits attributes) -> gold.sessions rows."""
+    """Sessionized page views (with silver.hits attributes) -> gold.sessions rows, plus `pages`
+    (the session's paths in order) for the marts."""
     first_attrs = ("path", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "click_id_type", "device_type", "browser", "os",
                    "country")
     aggregated = page_views.groupBy("site", "session_id", "visitor_id", "session_date").agg(
@@ -137,6 +138,8 @@ def sessions_from_page_views(page_views: DataFrame, categories: DataFrame) -> Da
         F.min_by(F.struct(*first_attrs), "page_index").alias("_first"),
         F.max_by("path", "page_index").alias("exit_page"),
         F.max("is_capped").alias("is_capped"),
+        # For the marts (click paths, funnels); not a gold.sessions column.
+        F.transform(F.array_sort(F.collect_list(F.struct("page_index", "path"))), lambda s: s["path"]).alias("pages"),
     )
     flat = aggregated.select(
         "*",

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from clicklake import lake
 from clicklake.config import Settings
+from clicklake.jobs.gold import TABLES as GOLD
 
 D = dt.date(2026, 11, 28)
 D1 = D + dt.timedelta(days=1)
 VISITORS = 150
-GOLD = ("gold.sessions", "gold.page_views", "gold.daily_kpis")
 # The tables a run rewrites beyond its own date (late data, sessions across midnight).
 CONVERGING = GOLD + ("silver.hits",)
 

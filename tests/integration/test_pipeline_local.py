@@ -46,6 +46,49 @@ def test_gold_sessions_equal_the_generators_truth(spark, both_days, landing):
     assert visitors == summary["visitors"]
 
 
+def published_on(spark, settings, name: str, day: dt.date):
+    return lake.read_published(spark, name, settings.lake).where(F.col("date") == lake.lit_date(day))
+
+
+def funnel_reach(pages: list[str], funnel) -> int:
+    """The truth's side of gold.funnels, in plain Python: steps matched in order."""
+    import re
+
+    reached = 0
+    for page in pages:
+        if reached < len(funnel.steps) and re.match(funnel.steps[reached].regex, page):
+            reached += 1
+    return reached
+
+
+def test_gold_marts_equal_the_generators_truth(spark, both_days, landing):
+    """Click paths, pages, channels and funnels of D, recounted from the truth's page sequences."""
+    expected, _ = truth(landing, D)
+    moves, views, entrances, exits = collections.Counter(), collections.Counter(), collections.Counter(), collections.Counter()
+    for t in expected:
+        pages = t["pages"]
+        moves.update(zip(["(entrance)", *pages], [*pages, "(exit)"]))
+        views.update(pages)
+        entrances[pages[0]] += 1
+        exits[pages[-1]] += 1
+    got_moves = {(r["from_page"], r["to_page"]): r["transitions"] for r in published_on(spark, both_days, "gold.click_paths", D).collect()}
+    assert got_moves == dict(moves)
+    pages = {r["page"]: (r["views"], r["entrances"], r["exits"]) for r in published_on(spark, both_days, "gold.page_daily", D).collect()}
+    assert pages == {p: (views[p], entrances[p], exits[p]) for p in views}
+    channels = {r["channel"]: r["sessions"] for r in published_on(spark, both_days, "gold.traffic_sources", D)
+                .groupBy("channel").agg(F.sum("sessions").alias("sessions")).collect()}
+    assert channels == dict(collections.Counter(t["channel"] for t in expected))
+    funnels = {(r["funnel"], r["step"]): r["sessions"] for r in published_on(spark, both_days, "gold.funnels", D).collect()}
+    want = {(f.name, k): sum(funnel_reach(t["pages"], f) >= k for t in expected)
+            for f in both_days.funnels for k in range(1, len(f.steps) + 1)}
+    assert funnels == want
+    assert want[("purchase", 3)] > 0 and want[("blog_to_product", 2)] > 0, "the sample must complete both funnels"
+    top = published_on(spark, both_days, "gold.top_paths", D).orderBy("rank").first()
+    most_common_path, count = collections.Counter(" > ".join(t["pages"][:10]) + (" > ..." if len(t["pages"]) > 10 else "")
+                                                  for t in expected).most_common(1)[0]
+    assert (top["sessions"], top["rank"]) == (count, 1)
+
+
 def test_every_line_is_accounted_for(spark, both_days, landing):
     _, summary = truth(landing, D)
     for day in (D, D1):

@@ -24,10 +24,13 @@ BASE = {"CLICKLAKE_RAW": "s3://b/raw", "CLICKLAKE_LAKE": "s3://b/lake/", "CLICKL
         ({**BASE, "CLICKLAKE_LOG_FORMATS": "cdn"}, "items are host-prefix=format"),
         ({**BASE, "CLICKLAKE_LOG_FORMATS": "legacy=custom"}, "set CLICKLAKE_LOG_PATTERN"),
         ({**BASE, "CLICKLAKE_LOG_PATTERN": r"^(?P<ip>\S+)$"}, "CLICKLAKE_LOG_PATTERN: custom log pattern groups"),
+        ({**BASE, "CLICKLAKE_FUNNELS": "/nonexistent/funnels.yml"}, "CLICKLAKE_FUNNELS names /nonexistent/funnels.yml"),
+        ({**BASE, "CLICKLAKE_TOP_PATHS": "0"}, "CLICKLAKE_TOP_PATHS must be 1 or more"),
     ],
     ids=["no raw", "no lake", "no hash key", "timeout not a number", "sessions longer than a day", "negative lateness",
          "a quarantine share above 1", "a volume ratio that is not a number", "an unknown log format",
-         "a format without its host prefix", "custom format without a pattern", "a pattern without time and request"],
+         "a format without its host prefix", "custom format without a pattern", "a pattern without time and request",
+         "a funnels file that is not there", "no top paths"],
 )
 def test_bad_settings_are_named(monkeypatch, env, message):
     for key, value in env.items():
@@ -50,6 +53,17 @@ def test_log_formats_per_host_prefix(monkeypatch):
     settings = Settings.from_env()
     assert settings.log_formats == (("cdn-", "cloudfront_web"), ("legacy", "custom"))
     assert settings.custom_log_format().time_format == "dd/MMM/yyyy:HH:mm:ss Z"
+
+
+def test_funnels_from_the_file_named_in_the_environment(monkeypatch, tmp_path):
+    funnels = tmp_path / "funnels.yml"
+    funnels.write_text("funnels:\n  - name: signup\n    conversion: true\n    steps:\n      - {name: form, path: /signup}\n"
+                       "      - {name: done, regex: '/signup/(done|thanks)'}\n")
+    for key, value in {**BASE, "CLICKLAKE_FUNNELS": str(funnels)}.items():
+        monkeypatch.setenv(key, value)
+    (signup,) = Settings.from_env().funnels
+    assert (signup.name, signup.conversion, [s.regex for s in signup.steps]) == (
+        "signup", True, ["^/signup$", "^(?:/signup/(done|thanks))$"])
 
 
 def test_reading_the_lake_needs_neither_raw_nor_the_key(monkeypatch):

@@ -89,10 +89,24 @@ def test_gold_reconciliation_follows_page_views_across_midnight(spark):
     page_views = spark.createDataFrame(
         [(D, "s1", t(2026, 11, 28, 23, 50)), (D, "s1", t(2026, 11, 29, 0, 5)), (end, "s2", t(2026, 11, 29, 9, 0))],
         "session_date date, session_id string, ts timestamp")
-    sessions = spark.createDataFrame([(D, "s1", 2), (end, "s2", 1)], "session_date date, session_id string, pageviews bigint")
+    sessions = spark.createDataFrame([(D, "s1", 2, True), (end, "s2", 1, False)],
+                                     "session_date date, session_id string, pageviews bigint, converted boolean")
     kpis = spark.createDataFrame([(D, 1, 2), (end, 1, 2)], "date date, sessions bigint, pageviews bigint")
+    gold = {
+        "gold.page_views": page_views, "gold.sessions": sessions, "gold.daily_kpis": kpis,
+        "gold.page_daily": spark.createDataFrame([(D, 1, 1, 0), (D, 1, 0, 1), (end, 1, 1, 1)],
+                                                 "date date, views bigint, entrances bigint, exits bigint"),
+        # D: (entrance)->a, a->b, b->(exit); D+1 lost its exit move
+        "gold.click_paths": spark.createDataFrame([(D, "(entrance)", 1), (D, "/a", 1), (D, "/b", 1), (end, "(entrance)", 1)],
+                                                  "date date, from_page string, transitions bigint"),
+        "gold.traffic_sources": spark.createDataFrame([(D, 1, 2, 1), (end, 1, 1, 0)],
+                                                      "date date, sessions bigint, pageviews bigint, conversions bigint"),
+        # D+1: more sessions at step 2 than at step 1: caught
+        "gold.funnels": spark.createDataFrame([("x", D, "f", 1, 1), ("x", D, "f", 2, 1), ("x", end, "f", 1, 0), ("x", end, "f", 2, 1)],
+                                              "site string, date date, funnel string, step int, sessions bigint"),
+    }
     got = {(r["check"], r["scope"]): (r["expected"], r["observed"]) for r in
-           reconcile.gold_checks(hits, page_views, sessions, kpis, start, end).collect()}
+           reconcile.gold_checks(hits, gold, start, end).collect()}
     assert got[("gold.daily_kpis sessions = rows of gold.sessions", "2026-11-29")] == (1, 1)
     # the KPI row of D+1 claims 2 page views, its sessions hold 1: caught
     assert got[("gold.daily_kpis pageviews = sum of gold.sessions pageviews", "2026-11-29")] == (2, 1)
@@ -101,3 +115,13 @@ def test_gold_reconciliation_follows_page_views_across_midnight(spark):
     assert got[("silver.hits page views of the date = gold.page_views of the date", "2026-11-29")] == (2, 2)
     assert ("silver.hits page views of the date = gold.page_views of the date", "2026-11-28") not in got, \
         "the first date's views may belong to sessions of the day before, outside the range"
+    for scope in ("2026-11-28", "2026-11-29"):
+        assert got[("gold.page_daily views = sum of gold.sessions pageviews", scope)] in ((2, 2), (1, 1))
+        assert got[("gold.page_daily entrances = rows of gold.sessions", scope)] == (1, 1)
+        assert got[("gold.traffic_sources sessions = rows of gold.sessions", scope)] == (1, 1)
+        assert got[("gold.click_paths moves from (entrance) = rows of gold.sessions", scope)] == (1, 1)
+    assert got[("gold.traffic_sources conversions = converted gold.sessions", "2026-11-28")] == (1, 1)
+    assert got[("gold.click_paths moves = gold.sessions pageviews + sessions", "2026-11-28")] == (3, 3)
+    assert got[("gold.click_paths moves = gold.sessions pageviews + sessions", "2026-11-29")] == (2, 1)
+    assert got[("gold.funnels sessions never grow from a step to the next", "2026-11-28")] == (0, 0)
+    assert got[("gold.funnels sessions never grow from a step to the next", "2026-11-29")] == (0, 1)
