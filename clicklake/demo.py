@@ -19,6 +19,14 @@ from clicklake.config import ConfigError, Settings, repo_root
 INTERESTING = re.compile(r"(bronze|silver|gold): (wrote|gate)|published |\[(FAIL|warn)\]|Marking task|state=|Traceback|Error|clicklake: ")
 
 
+def echo_interesting(line: str, width: int = 220) -> None:
+    """Print a DAG log line worth seeing from where it gets interesting (past Airflow's prefix)."""
+    found = INTERESTING.search(line)
+    if found:
+        text = line[found.start():]
+        print("  " + (text if len(text) <= width else text[: width - 4] + " ..."))
+
+
 def load_env_file(path: Path) -> None:
     """KEY=VALUE lines into os.environ; values already set in the environment win."""
     for raw in path.read_text().splitlines():
@@ -105,7 +113,7 @@ def run_demo(day, visitors: int, seed: int, keep_running: bool = False) -> int:
         airflow_local.migrate(env)
         log_path = data / "demo" / f"dags-test-{day}.log"
         print(f"airflow: dags test {airflow_local.DAG_ID} {day} (full log: {log_path})")
-        code = airflow_local.dags_test(day, env, log_path, echo=lambda line: print("  " + line[-220:]) if INTERESTING.search(line) else None)
+        code = airflow_local.dags_test(day, env, log_path, echo=echo_interesting)
         if code != 0:
             print(f"\nThe DAG run failed (exit {code}); the failing task's log is in {log_path}.")
             return code
