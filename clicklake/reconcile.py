@@ -19,6 +19,8 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from clicklake.jobs import marts
+
 COLUMNS = ("check", "scope", "expected", "observed")
 
 
@@ -85,9 +87,10 @@ def gold_checks(hits: DataFrame, gold: dict[str, DataFrame], start: dt.date, end
         _pair("gold.page_daily entrances = rows of gold.sessions", session_count, _sums(pages, "date", "entrances", "pages")),
         _pair("gold.page_daily exits = rows of gold.sessions", session_count, _sums(pages, "date", "exits", "pages")),
         _pair("gold.click_paths moves from (entrance) = rows of gold.sessions", session_count,
-              _sums(moves.where(F.col("from_page") == "(entrance)"), "date", "transitions", "moves")),
+              _sums(moves.where(F.col("from_page") == marts.ENTRANCE), "date", "transitions", "moves")),
+        # A session of n page views makes n + 1 moves: (entrance) -> first page ... last page -> (exit).
         _pair("gold.click_paths moves = gold.sessions pageviews + sessions",
-              sessions.groupBy(F.col("session_date").cast("string").alias("scope")).agg((F.sum("pageviews") + F.count(F.lit(1))).alias("s")),
+              _sums(sessions.withColumn("moves", F.col("pageviews") + 1), "session_date", "moves", "sessions"),
               _sums(moves, "date", "transitions", "moves")),
         _pair("gold.traffic_sources sessions = rows of gold.sessions", session_count, _sums(sources, "date", "sessions", "sources")),
         _pair("gold.traffic_sources pageviews = sum of gold.sessions pageviews", session_views, _sums(sources, "date", "pageviews", "sources")),

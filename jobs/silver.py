@@ -72,12 +72,11 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
     events = view.range("bronze.tag_events", day, day)
     site, key, late = settings.default_site, settings.visitor_hash_key, settings.late_days
     formats = materialize(logformats.detect_formats(lines, settings.log_formats))
-    families = sorted({r["family"] for r in formats.select("family").distinct().collect()})
     for row in formats.where(F.col("family") == "unknown").limit(5).collect():
         print(f"silver: WARNING no known log format in {row['source_file']}: its lines are quarantined (unknown_format); "
               "set CLICKLAKE_LOG_FORMATS / CLICKLAKE_LOG_PATTERN for it")
     web = weblogs.weblog_silver(lines, classify.user_agent_dimension, site, key, late, materialize,
-                                formats, settings.custom_log_format(), families or ["clf"])
+                                formats, settings.custom_log_format())
     tags = tag_events.tag_silver(events, classify.user_agent_dimension, site, key, late, materialize)
     outputs = {
         "silver.weblog_hits": materialize(conform(web["hits"], "silver.weblog_hits")),
