@@ -62,6 +62,14 @@ def parser() -> argparse.ArgumentParser:
     parse_log.add_argument("--pattern", help="custom: regular expression with named groups (time, request, client, status, ...)")
     parse_log.add_argument("--time-format", default="dd/MMM/yyyy:HH:mm:ss Z", help="custom: Spark datetime pattern of the time group")
     parse_log.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
+
+    convert = sub.add_parser("convert-snowplow", help="turn Snowplow events (atomic CSV or enriched TSV) into landing files")
+    convert.add_argument("inputs", nargs="+", metavar="IN", help="Snowplow event files (.csv, .tsv, optionally .gz)")
+    convert.add_argument("--out", required=True, help="landing root: a folder or s3://bucket/prefix (events/dt=D/ is added)")
+    convert.add_argument("--format", choices=("auto", "csv", "tsv"), default="auto",
+                         help="csv: atomic events with a header; tsv: enriched events (131 fields); auto: by the first line")
+    convert.add_argument("--iglu-schema", action="append", default=[], metavar="VENDOR/NAME",
+                         help="also accept contexts and events of this Iglu schema (repeatable)")
     return command
 
 
@@ -188,13 +196,31 @@ def cmd_parse_log(args) -> int:
     return 0
 
 
+def cmd_convert_snowplow(args) -> int:
+    """Exit 0 when every line was converted or skipped, EXIT_BAD_INPUT when some are bad rows
+    (they are in <out>/_bad/ with their reasons; the good ones are converted all the same)."""
+    from clicklake import snowplow
+    from clicklake.config import normalize_uri
+
+    out = normalize_uri(args.out)
+    bad = 0
+    for path in args.inputs:
+        report = snowplow.convert(path, out, args.format, tuple(args.iglu_schema))
+        print(json.dumps({"file": path, **report.as_dict()}))
+        bad += sum(report.bad.values())
+    if bad:
+        print(f"clicklake: {bad} bad rows not converted; see {out}/_bad/ for each line and its reason", file=sys.stderr)
+    return EXIT_BAD_INPUT if bad else 0
+
+
 def cmd_demo(args) -> int:
     from clicklake.demo import run_demo
 
     return run_demo(args.date, args.visitors, args.seed, keep_running=args.keep_running)
 
 
-COMMANDS = {"run": cmd_run, "generate": cmd_generate, "sql": cmd_sql, "parse-log": cmd_parse_log, "demo": cmd_demo}
+COMMANDS = {"run": cmd_run, "generate": cmd_generate, "sql": cmd_sql, "parse-log": cmd_parse_log, "demo": cmd_demo,
+            "convert-snowplow": cmd_convert_snowplow}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,6 +88,10 @@ class Settings:
     session_max_hours: int = 24
     late_days: int = 3
     tag_match_window_s: int = 10
+    # Engaged time: the tracker's page_ping interval and the time credited for the page view itself
+    # (Snowplow's activity-tracking heartbeat and minimum visit length).
+    ping_heartbeat_s: int = 10
+    min_visit_s: int = 5
     # (landing host-folder prefix, log format name) pairs that skip detection; see logformats.FORMATS
     log_formats: tuple[tuple[str, str], ...] = ()
     custom_log_pattern: str | None = None
@@ -120,6 +124,8 @@ class Settings:
             session_max_hours=_env_int("CLICKLAKE_SESSION_MAX_HOURS", 24),
             late_days=_env_int("CLICKLAKE_LATE_DAYS", 3),
             tag_match_window_s=_env_int("CLICKLAKE_TAG_MATCH_WINDOW_S", 10),
+            ping_heartbeat_s=_env_int("CLICKLAKE_PING_HEARTBEAT_S", 10),
+            min_visit_s=_env_int("CLICKLAKE_MIN_VISIT_S", 5),
             log_formats=parse_log_formats(os.environ.get("CLICKLAKE_LOG_FORMATS", "")),
             custom_log_pattern=os.environ.get("CLICKLAKE_LOG_PATTERN") or None,
             custom_log_time_format=os.environ.get("CLICKLAKE_LOG_TIME_FORMAT") or "dd/MMM/yyyy:HH:mm:ss Z",
@@ -138,6 +144,8 @@ class Settings:
             raise ConfigError("CLICKLAKE_SESSION_MAX_HOURS must be between 1 and 24: sessions may span one midnight only")
         if self.late_days < 0:
             raise ConfigError("CLICKLAKE_LATE_DAYS must be zero or more")
+        if self.ping_heartbeat_s <= 0 or self.min_visit_s < 0:
+            raise ConfigError("CLICKLAKE_PING_HEARTBEAT_S must be positive and CLICKLAKE_MIN_VISIT_S zero or more")
         if self.top_paths < 1:
             raise ConfigError("CLICKLAKE_TOP_PATHS must be 1 or more")
         if self.log_formats or self.custom_log_pattern:

@@ -44,6 +44,8 @@ MIN_PAGE_GAP_MS = 5_000
 MAX_PAGE_GAP_MS = 28 * 60_000
 MIN_SESSION_GAP_MS = 35 * 60_000
 PING_INTERVAL_MS = 10_000
+MIN_VISIT_S = 5  # engaged time credited for a page view with pings (the pipeline's default)
+COLLECTOR_FLUSH_MS = 10 * 60_000
 DAY_MS = 86_400_000
 
 HUMAN_USER_AGENTS = (
@@ -113,6 +115,8 @@ class PageView:
     tagged: bool
     observed_ts: int = 0   # what the pipeline will see, ms
     tag_delay: int = 0
+    engaged_s: float | None = None  # from the pings' derived times (Snowplow's formula); None: not tagged
+    pings_delivered: dt.date | None = None  # the latest delivery date of its pings
 
 
 @dataclass
@@ -394,18 +398,24 @@ class DayGenerator:
             "viewport": "1536x864" if "Mobile" not in v.user_agent else "390x664", "tracker": "clicklake-js", "tracker_version": "1.2.0",
             "_skew": v.clock_skew_ms,
         }
-        derived = self._event(pv.t + delay, "page_view", base, {})
+        derived, _ = self._event(pv.t + delay, "page_view", base, {})
         if not pv.logged:
             pv.observed_ts = derived
         # Heartbeats every 10 s while the page stays open (at most 6), and some clicks.
         stay = (next_t - pv.t) if next_t else rng.randint(5_000, 90_000)
+        intervals = set()
         for k in range(1, min(stay // PING_INTERVAL_MS, 6) + 1):
-            self._event(pv.t + delay + k * PING_INTERVAL_MS, "page_ping", base, {"scroll_y_max": str(rng.randint(0, 4000))})
+            ping, received = self._event(pv.t + delay + k * PING_INTERVAL_MS, "page_ping", base, {"scroll_y_max": str(rng.randint(0, 4000))})
+            intervals.add(ping // PING_INTERVAL_MS)
+            delivered = self.delivery_date(received, COLLECTOR_FLUSH_MS)
+            pv.pings_delivered = max(pv.pings_delivered or delivered, delivered)
+        pv.engaged_s = float(PING_INTERVAL_MS // 1000 * (len(intervals) - 1) + MIN_VISIT_S) if intervals else 0.0
         if rng.random() < 0.1:
             self._event(pv.t + delay + rng.randint(1_000, 5_000), "link_click", base, {"target_url": "https://partner.example.net/"})
 
-    def _event(self, created_true: int, event_type: str, base: dict, properties: dict) -> int:
-        """Append one event (and maybe its retry); return the derived time the pipeline will compute."""
+    def _event(self, created_true: int, event_type: str, base: dict, properties: dict) -> tuple[int, int]:
+        """Append one event (and maybe its retry); return the derived time the pipeline will compute
+        and when the collector received it (first copy)."""
         rng = self.rng
         visitor_skew = base["_skew"]
         send_wait = rng.randint(0, 200)
@@ -427,7 +437,7 @@ class DayGenerator:
             retry = dict(event, received_at=_iso(received + rng.randint(500, 30_000)))
             self.events.append((received + rng.randint(500, 30_000), retry))
             self.stats["events_duplicate"] += 1
-        return received - (sent_dev - created_dev)
+        return received - (sent_dev - created_dev), received
 
     # ---- bots ------------------------------------------------------------------------------
 
@@ -523,7 +533,7 @@ class DayGenerator:
         for received, event in self.events:
             # the collector flushes every 10 minutes: events of the last minutes arrive in tomorrow's files
             part = "a" if rng.random() < 0.5 else "b"
-            path = f"events/dt={self.delivery_date(received, 10 * 60_000)}/collector-{part}.{self.day}.ndjson.gz"
+            path = f"events/dt={self.delivery_date(received, COLLECTOR_FLUSH_MS)}/collector-{part}.{self.day}.ndjson.gz"
             by_file[path].append((received, json.dumps(event, separators=(",", ":"))))
         for kind in INVALID_EVENT_KINDS:
             path = f"events/dt={self.day}/collector-a.{self.day}.ndjson.gz"
@@ -560,11 +570,16 @@ class DayGenerator:
     def _truth(self, s: Session) -> dict:
         views = sorted(s.views, key=lambda pv: (pv.observed_ts, pv.t))
         start, end = views[0].observed_ts, views[-1].observed_ts
+        delivered = [pv.pings_delivered for pv in views if pv.pings_delivered]
         return {
             "visitor": s.visitor.index, "cookie": s.visitor.cookie, "ip": s.visitor.ip, "user_agent": s.visitor.user_agent,
             "session_start": _iso(start), "session_end": _iso(end), "duration_s": (end - start) / 1000,
             "pageviews": len(views), "entry_page": views[0].path, "exit_page": views[-1].path, "channel": s.channel,
             "pages": [pv.path for pv in views],
+            # Engaged seconds of each page (None: no tag saw it), final once the pings of
+            # pings_delivered_by (the latest delivery date of the session's pings) have run.
+            "engaged_s": [pv.engaged_s for pv in views],
+            "pings_delivered_by": max(delivered).isoformat() if delivered else None,
             "session_date": dt.datetime.fromtimestamp(start / 1000, tz=dt.timezone.utc).date().isoformat(),
             "crosses_midnight": _iso(end)[:10] != _iso(start)[:10],
         }

@@ -6,6 +6,12 @@ tag's cookie id becomes the visitor. The client's other log page views take the 
 (stitching) when the client's tag page views carry exactly one cookie; log page views of clients without
 the tag (script blockers, no-JS) keep the keyed hash of (IP, user agent). A client seen with
 several cookies (people behind one NAT with the same browser build) is not stitched.
+
+Engaged time of a tagged page view comes from its page_ping heartbeats, as Snowplow computes it:
+heartbeat x (distinct heartbeat intervals with a ping - 1) + minimum visit length, 0 without
+pings. Pings count while they keep coming: a ping after more than the session timeout of silence
+(a tab left open overnight, then used again) would start a new session, so it and later pings are
+not this page view's engagement. Log page views without a tag have no engaged time (null).
 """
 
 from __future__ import annotations
@@ -24,14 +30,51 @@ def log_page_views(weblog_hits: DataFrame) -> DataFrame:
     )
 
 
-def tag_page_views(tag_events: DataFrame) -> DataFrame:
-    """Human page_view events, one per event_id across delivery dates (retries may cross midnight)."""
-    views = tag_events.where((F.col("event_type") == "page_view") & ~F.col("is_bot"))
+def first_copies(tag_events: DataFrame, event_type: str) -> DataFrame:
+    """Human events of one type, one per event_id across delivery dates (retries may cross midnight)."""
+    events = tag_events.where((F.col("event_type") == event_type) & ~F.col("is_bot"))
     first = Window.partitionBy("event_id").orderBy("collector_ts", "dt", "source_file", "line_number")
-    views = views.withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") == 1)
+    return events.withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") == 1).drop("_rank")
+
+
+def tag_page_views(tag_events: DataFrame) -> DataFrame:
+    """Human page_view events, one per event_id and one per page_view_id: a tracker that fired twice
+    for one page (a single-page app re-rendering) made one page view, the earliest (as Snowplow keeps)."""
+    views = first_copies(tag_events, "page_view")
+    earliest = Window.partitionBy("page_view_id").orderBy("event_ts", "event_id")
+    views = views.withColumn(
+        "_rank", F.when(F.col("page_view_id").isNull(), F.lit(1)).otherwise(F.row_number().over(earliest))
+    ).where(F.col("_rank") == 1)
     return views.select(
         "site", F.col("event_id").alias("hit_id"), F.col("event_ts").alias("ts"), "event_date", "visitor_key",
-        "anonymous_id", "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
+        "anonymous_id", "page_view_id", "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
+    )
+
+
+def engaged_time(views: DataFrame, tag_events: DataFrame, heartbeat_s: int, min_visit_s: int, timeout_min: int) -> DataFrame:
+    """Tag page views (tag_page_views) + tag events -> page_view_id, engaged_time_s for every view
+    with a page_view_id (0.0 when no ping counts)."""
+    pings = first_copies(tag_events, "page_ping").where(F.col("page_view_id").isNotNull())
+    activity = views.where(F.col("page_view_id").isNotNull()).select("page_view_id", "ts", F.lit(False).alias("is_ping")).unionByName(
+        pings.select("page_view_id", F.col("event_ts").alias("ts"), F.lit(True).alias("is_ping"))
+    )
+    in_order = Window.partitionBy("page_view_id").orderBy("ts", "is_ping")
+    gap_s = (F.unix_micros("ts") - F.unix_micros(F.lag("ts").over(in_order))) / F.lit(1_000_000.0)
+    stretch = F.sum(F.coalesce(gap_s > timeout_min * 60, F.lit(False)).cast("int")).over(in_order)
+    whole = Window.partitionBy("page_view_id")
+    with_stretch = activity.withColumn("_stretch", stretch)
+    # The stretch of activity the page view itself belongs to; pings in other stretches do not count.
+    counted = with_stretch.withColumn("_view_stretch", F.min(F.when(~F.col("is_ping"), F.col("_stretch"))).over(whole)).where(
+        F.col("is_ping") & (F.col("_stretch") == F.col("_view_stretch"))
+    )
+    intervals = counted.groupBy("page_view_id").agg(
+        F.countDistinct(F.floor(F.unix_micros("ts") / F.lit(heartbeat_s * 1_000_000))).alias("_intervals")
+    )
+    engaged = (F.lit(heartbeat_s) * (F.col("_intervals") - 1) + F.lit(min_visit_s)).cast("double")
+    return (
+        views.where(F.col("page_view_id").isNotNull()).select("page_view_id")
+        .join(intervals, "page_view_id", "left")
+        .select("page_view_id", F.coalesce(engaged, F.lit(0.0)).alias("engaged_time_s"))
     )
 
 
@@ -63,10 +106,13 @@ def match_log_and_tag(logs: DataFrame, tags: DataFrame, window_s: int) -> DataFr
     )
 
 
-def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int) -> DataFrame:
-    """silver.weblog_hits + silver.tag_events (any number of delivery dates) -> silver.hits rows."""
+def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int,
+               heartbeat_s: int = 10, min_visit_s: int = 5, timeout_min: int = 30) -> DataFrame:
+    """silver.weblog_hits + silver.tag_events (page views and pings, any number of delivery dates)
+    -> silver.hits rows."""
     logs = log_page_views(weblog_hits)
-    tags = tag_page_views(tag_events)
+    views = tag_page_views(tag_events)
+    tags = views.join(engaged_time(views, tag_events, heartbeat_s, min_visit_s, timeout_min), "page_view_id", "left")
     pairs = match_log_and_tag(logs, tags, window_s)
 
     matched = (
@@ -80,6 +126,8 @@ def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int) -> 
             F.lit("cookie").alias("visitor_id_type"),
             F.lit("weblog+tag").alias("source"),
             F.col("t.path").alias("path"),
+            F.col("t.page_view_id").alias("page_view_id"),
+            F.col("t.engaged_time_s").alias("engaged_time_s"),
             *[F.coalesce(F.col(f"t.{c}"), F.col(f"l.{c}")).alias(c) for c in CAMPAIGN_FIELDS],
             *[F.col(f"t.{c}").alias(c) for c in ("browser", "os", "device_type")],
             # The web server sees the visitor's own connection; the collector may sit behind a CDN.
@@ -102,7 +150,10 @@ def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int) -> 
             F.coalesce("stitched_id", "visitor_key").alias("visitor_id"),
             F.when(F.col("stitched_id").isNotNull(), F.lit("cookie")).otherwise(F.lit("ip_ua_hash")).alias("visitor_id_type"),
             F.lit("weblog").alias("source"),
-            "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
+            "path",
+            F.lit(None).cast("string").alias("page_view_id"),
+            F.lit(None).cast("double").alias("engaged_time_s"),
+            *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
         )
     )
     tag_only = tags.join(pairs, tags["hit_id"] == pairs["tag_hit_id"], "left_anti").select(
@@ -110,7 +161,7 @@ def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int) -> 
         F.col("anonymous_id").alias("visitor_id"),
         F.lit("cookie").alias("visitor_id_type"),
         F.lit("tag").alias("source"),
-        "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
+        "path", "page_view_id", "engaged_time_s", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
     )
     return (
         matched.drop("visitor_key")

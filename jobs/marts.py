@@ -52,6 +52,7 @@ def page_daily(page_views: DataFrame) -> DataFrame:
         F.count_if("is_exit").alias("exits"),
         F.count_if(F.col("is_entrance") & F.col("is_exit")).alias("bounces"),
         F.avg("time_on_page_s").alias("avg_time_on_page_s"),
+        F.avg("engaged_time_s").alias("avg_engaged_time_s"),
     )
 
 

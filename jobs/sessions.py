@@ -138,6 +138,7 @@ def sessions_from_page_views(page_views: DataFrame, categories: DataFrame) -> Da
         F.min_by(F.struct(*first_attrs), "page_index").alias("_first"),
         F.max_by("path", "page_index").alias("exit_page"),
         F.max("is_capped").alias("is_capped"),
+        F.sum("engaged_time_s").alias("engaged_time_s"),
         # For the marts (click paths, funnels); not a gold.sessions column.
         F.transform(F.array_sort(F.collect_list(F.struct("page_index", "path"))), lambda s: s["path"]).alias("pages"),
     )

@@ -89,6 +89,24 @@ def test_gold_marts_equal_the_generators_truth(spark, both_days, landing):
     assert (top["sessions"], top["rank"]) == (count, 1)
 
 
+def test_engaged_time_equals_the_generators_truth(spark, both_days, landing):
+    """Engaged time of each page view of D, from its pings, once every ping's delivery date has run."""
+    expected, _ = truth(landing, D)
+    settled = [t for t in expected if (t["pings_delivered_by"] or D.isoformat()) <= D1.isoformat()]
+    assert len(settled) > len(expected) / 2, "most sessions' pings have all arrived by D1"
+    fmt = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+    views = lake.read_published(spark, "gold.page_views", both_days.lake).where(F.col("session_date") == lake.lit_date(D))
+    per_session = views.groupBy("session_id").agg(
+        F.min("ts").alias("start"), F.collect_list(F.coalesce("engaged_time_s", F.lit(-1.0))).alias("engaged")
+    )
+    got = {r["s"]: sorted(r["engaged"]) for r in per_session.select(F.date_format("start", fmt).alias("s"), "engaged").collect()}
+    want = {t["session_start"]: sorted(-1.0 if e is None else e for e in t["engaged_s"]) for t in settled}
+    assert len(got) == len(expected), "session starts identify the day's sessions"
+    assert {s: got[s] for s in want} == want
+    assert any(e > 5.0 for engaged in want.values() for e in engaged) and any(e == -1.0 for e in sum(want.values(), [])), \
+        "the sample must hold page views with several pings and page views no tag measured"
+
+
 def test_every_line_is_accounted_for(spark, both_days, landing):
     _, summary = truth(landing, D)
     for day in (D, D1):

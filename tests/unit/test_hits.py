@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from pyspark.sql import Row
 
 from clicklake.jobs import hits
@@ -22,10 +23,11 @@ def log(hit_id, key, path, seconds):
                country="GB")
 
 
-def tag(event_id, key, cookie, path, seconds, collector_delay=0.3, is_bot=False, source_file="f", dt_=None):
-    return Row(site="s", event_id=event_id, event_type="page_view", is_bot=is_bot, event_ts=at(seconds),
+def tag(event_id, key, cookie, path, seconds, collector_delay=0.3, is_bot=False, source_file="f", dt_=None,
+        page_view_id=None, event_type="page_view"):
+    return Row(site="s", event_id=event_id, event_type=event_type, is_bot=is_bot, event_ts=at(seconds),
                collector_ts=at(seconds + collector_delay), dt=dt_ or T0.date(), source_file=source_file, line_number=1,
-               event_date=T0.date(), visitor_key=key, anonymous_id=cookie, path=path,
+               event_date=T0.date(), visitor_key=key, anonymous_id=cookie, page_view_id=page_view_id, path=path,
                referrer=None, referrer_host=None, utm_source="news", utm_medium="email", utm_campaign=None,
                utm_term=None, utm_content=None, click_id_type=None, browser="Chrome", os="Windows", device_type="desktop",
                country="FR")  # the collector sits behind a CDN in another country
@@ -37,6 +39,7 @@ LOG_SCHEMA = (f"site string, hit_id string, ts timestamp, event_date date, dt da
               f"is_page_view boolean, {CAMPAIGN_SCHEMA}, {CLIENT_SCHEMA}")
 TAG_SCHEMA = (f"site string, event_id string, event_type string, is_bot boolean, event_ts timestamp, collector_ts timestamp, "
               f"dt date, source_file string, line_number int, event_date date, visitor_key string, anonymous_id string, "
+              f"page_view_id string, "
               f"path string, {CAMPAIGN_SCHEMA}, {CLIENT_SCHEMA}")
 
 
@@ -94,3 +97,58 @@ def test_a_retried_tag_delivered_on_two_days_counts_once(spark):
     ]
     out = build(spark, [log("L0", "k0", "/z", 0)], tags)
     assert sorted(out) == ["L0", "T1"]
+
+
+def ping(event_id, page_view_id, seconds, collector_delay=0.3):
+    return tag(event_id, "kp", "cp", "/p", seconds, collector_delay, page_view_id=page_view_id, event_type="page_ping")
+
+
+# (description, pings after the page view as (event_id, seconds[, collector delay]), engaged seconds)
+# Heartbeat 10 s, minimum visit 5 s, timeout 30 min; the page view is at 10:00:00.5.
+ENGAGED_CASES = [
+    ("no ping: a tagged page view with no engagement measured is 0", [], 0.0),
+    ("one ping: the minimum visit length", [("p1", 10.5)], 5.0),
+    ("three pings in three heartbeat intervals", [("p1", 10.5), ("p2", 20.5), ("p3", 30.5)], 25.0),
+    ("two pings in one interval count once", [("p1", 10.1), ("p2", 10.9)], 5.0),
+    ("a ping received twice counts once (the first copy; the retry's derived time is later)",
+     [("p1", 10.5), ("p1", 25.5, 15.0)], 5.0),
+    ("a ping 29 minutes after the last one still counts", [("p1", 10.5), ("p2", 10.5 + 29 * 60)], 15.0),
+    ("a ping after 31 minutes of silence, and what follows, start another visit",
+     [("p1", 10.5), ("p2", 20.5), ("p3", 20.5 + 31 * 60), ("p4", 30.5 + 31 * 60)], 15.0),
+    ("a ping two days later (a stray ping) does not count", [("p1", 2 * 86400 + 10.5)], 0.0),
+]
+
+
+@pytest.fixture(scope="module")
+def engaged_by_case(spark) -> dict[str, float]:
+    """All cases in one batch, a page view each: pings must find their own page view among others."""
+    events = []
+    for i, (description, pings, _) in enumerate(ENGAGED_CASES):
+        events.append(tag(f"V{i}", f"k{i}", f"c{i}", "/p", 0.5, page_view_id=f"pv{i}"))
+        events += [ping(f"{i}-{p[0]}", f"pv{i}", p[1], *p[2:]) for p in pings]
+    out = build(spark, [], events)
+    return {description: out[f"V{i}"]["engaged_time_s"] for i, (description, _, _) in enumerate(ENGAGED_CASES)}
+
+
+@pytest.mark.parametrize("description, pings, engaged", ENGAGED_CASES, ids=[c[0] for c in ENGAGED_CASES])
+def test_engaged_time_cases(engaged_by_case, description, pings, engaged):
+    assert engaged_by_case[description] == engaged, description
+
+
+def test_page_views_without_a_tag_or_page_view_id_have_no_engaged_time(spark):
+    logs = [log("L1", "k1", "/a", 0), log("L2", "k2", "/b", 0)]
+    tags = [tag("T1", "k1", "c1", "/a", 1.0, page_view_id="pv1"), ping("P1", "pv1", 11.0),
+            tag("T3", "k3", "c3", "/c", 0)]
+    out = build(spark, logs, tags)
+    assert (out["T1"]["source"], out["T1"]["page_view_id"], out["T1"]["engaged_time_s"]) == ("weblog+tag", "pv1", 5.0), \
+        "a matched page view takes the tag's id and engaged time"
+    assert (out["L2"]["page_view_id"], out["L2"]["engaged_time_s"]) == (None, None), "a log-only page view was not measured"
+    assert (out["T3"]["page_view_id"], out["T3"]["engaged_time_s"]) == (None, None), "no page_view_id, no pings to join"
+
+
+def test_two_page_view_events_of_one_page_view_id_are_one_page_view(spark):
+    tags = [tag("T2", "k1", "c1", "/a", 2.0, page_view_id="pv1"), tag("T1", "k1", "c1", "/a", 1.0, page_view_id="pv1"),
+            ping("P1", "pv1", 11.0)]
+    out = build(spark, [], tags)
+    assert sorted(out) == ["T1"], "the earliest page_view event of the id is kept"
+    assert out["T1"]["engaged_time_s"] == 5.0

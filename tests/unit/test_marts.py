@@ -97,8 +97,8 @@ def test_the_packaged_funnels_and_a_missing_file(tmp_path):
 # Three sessions of two visitors: a converts in a first visit, then returns from a newsletter
 # 40 minutes later (past the 30-minute timeout); b bounces on a product page.
 VISITS = [
-    ("a", 0, "/"), ("a", 1, "/products/boots"), ("a", 3, "/cart"), ("a", 4, "/checkout"),
-    ("b", 2, "/products/boots"),
+    ("a", 0, "/"), ("a", 1, "/products/boots", {"engaged_time_s": 35.0}), ("a", 3, "/cart"), ("a", 4, "/checkout"),
+    ("b", 2, "/products/boots", {"engaged_time_s": 5.0}),
     ("a", 44, "/blog/winter", {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "bf"}),
     ("a", 46, "/products/boots"),
 ]
@@ -134,12 +134,13 @@ def test_sessions_converted_when_the_conversion_funnel_completes(built):
 def test_page_daily(spark, built):
     page_views, _, _ = built
     check(spark, marts.page_daily(page_views), "gold.page_daily", [
-        # date, site, page, views, visitors, entrances, exits, bounces, avg time on page
-        (DAY, SITE, "/", 1, 1, 1, 0, 0, 60.0),
-        (DAY, SITE, "/products/boots", 3, 2, 1, 2, 1, 120.0),  # b's view is an exit (no time), a's 2 min and the last an exit
-        (DAY, SITE, "/cart", 1, 1, 0, 0, 0, 60.0),
-        (DAY, SITE, "/checkout", 1, 1, 0, 1, 0, None),
-        (DAY, SITE, "/blog/winter", 1, 1, 1, 0, 0, 120.0),
+        # date, site, page, views, visitors, entrances, exits, bounces, avg time on page, avg engaged time
+        (DAY, SITE, "/", 1, 1, 1, 0, 0, 60.0, None),
+        # b's view is an exit (no time), a's 2 min and the last an exit; two of three views were measured by a tag
+        (DAY, SITE, "/products/boots", 3, 2, 1, 2, 1, 120.0, 20.0),
+        (DAY, SITE, "/cart", 1, 1, 0, 0, 0, 60.0, None),
+        (DAY, SITE, "/checkout", 1, 1, 0, 1, 0, None, None),
+        (DAY, SITE, "/blog/winter", 1, 1, 1, 0, 0, 120.0, None),
     ])
 
 

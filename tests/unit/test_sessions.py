@@ -20,7 +20,8 @@ def hit(visitor, minutes, path="/", hit_id=None, **fields):
     values = {f: fields.get(f) for f in HIT_FIELDS}
     return Row(site="www.example.com", hit_id=hit_id or f"{visitor}@{minutes}", ts=ts, event_date=ts.date(), visitor_id=visitor,
                visitor_id_type="cookie", source="weblog", path=path, browser="Chrome", os="Windows", device_type="desktop",
-               country=fields.get("country", "NL"), **values)
+               country=fields.get("country", "NL"), page_view_id=fields.get("page_view_id"),
+               engaged_time_s=fields.get("engaged_time_s"), **values)
 
 
 SESSION_CASES = [
@@ -35,7 +36,8 @@ SESSION_CASES = [
 
 
 HIT_SCHEMA = ("site string, hit_id string, ts timestamp, event_date date, visitor_id string, visitor_id_type string, "
-              "source string, path string, browser string, os string, device_type string, country string, " + ", ".join(f"{f} string" for f in HIT_FIELDS))
+              "source string, path string, browser string, os string, device_type string, country string, "
+              "page_view_id string, engaged_time_s double, " + ", ".join(f"{f} string" for f in HIT_FIELDS))
 
 
 def hits_df(spark, rows):
@@ -63,13 +65,16 @@ def test_session_ids_are_deterministic_and_page_view_fields(spark):
 
 
 def test_session_row_of_a_bounce_and_of_a_visit(spark):
-    rows = [hit("bounce", 0, "/only"), hit("visit", 0, "/in", country="SE"), hit("visit", 1.5, "/mid"), hit("visit", 4, "/out")]
+    rows = [hit("bounce", 0, "/only"), hit("visit", 0, "/in", country="SE", engaged_time_s=15.0), hit("visit", 1.5, "/mid"),
+            hit("visit", 4, "/out", engaged_time_s=25.0)]
     pv = sessions.sessionize(hits_df(spark, rows), 30, 24)
     out = {r["visitor_id"]: r for r in sessions.sessions_from_page_views(pv, gold_categories(spark)).collect()}
     b, v = out["bounce"], out["visit"]
     assert (b["pageviews"], b["is_bounce"], b["duration_s"], b["entry_page"], b["exit_page"]) == (1, True, 0.0, "/only", "/only")
     assert (v["pageviews"], v["is_bounce"], v["duration_s"], v["entry_page"], v["exit_page"]) == (3, False, 240.0, "/in", "/out")
     assert (b["country"], v["country"]) == ("NL", "SE"), "a session's country is its first page view's"
+    assert (b["engaged_time_s"], v["engaged_time_s"]) == (None, 40.0), \
+        "engaged time sums the page views a tag measured; none measured is unknown, not 0"
 
 
 def gold_categories(spark):
