@@ -68,10 +68,16 @@ def summary(settings: Settings, day) -> str:
             lines += [
                 "",
                 f"KPIs of {day} for {row['site']}:",
-                f"  visitors {row['visitors']:,}   sessions {row['sessions']:,}   pageviews {row['pageviews']:,}",
+                f"  visitors {row['visitors']:,} ({row['new_visitors']:,} new)   sessions {row['sessions']:,}   pageviews {row['pageviews']:,}",
                 f"  bounce rate {row['bounce_rate']:.1%}   avg session {row['avg_session_duration_s']:.0f} s   pages/session {row['pages_per_session']:.2f}",
                 f"  bot share of requests {row['bot_share']:.1%}   quarantined {row['quarantine_share']:.3%}   tag match rate {row['tag_match_rate']:.1%}",
             ]
+    views = lake.read_published(spark, "gold.page_views", settings.lake)
+    if views is not None:
+        engaged = views.where((F.col("session_date") == lake.lit_date(day)) & F.col("engaged_time_s").isNotNull()).agg(
+            F.count(F.lit(1)).alias("n"), F.avg("engaged_time_s").alias("avg")).first()
+        if engaged["n"]:
+            lines.append(f"  engaged time: {engaged['n']:,} page views measured by the tag, {engaged['avg']:.0f} s on average")
     sessions = lake.read_published(spark, "gold.sessions", settings.lake)
     if sessions is not None:
         channels = sessions.where(F.col("session_date") == lake.lit_date(day)).groupBy("channel").count().orderBy(F.desc("count")).collect()

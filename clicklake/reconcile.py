@@ -9,7 +9,8 @@ suite expects them equal.
             sum of gold.sessions.pageviews = rows of gold.page_views; silver page views of the
             date = gold page views of the date (every deduplicated page view in exactly one
             session); the marts (page_daily, click_paths, traffic_sources) add up to the date's
-            sessions and page views; funnel steps never grow
+            sessions and page views; funnel steps never grow; daily_kpis new_visitors = gold.visitors
+            first seen that date (also for the later dates a backfill recounts)
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def gold_checks(hits: DataFrame, gold: dict[str, DataFrame], start: dt.date, end
     date d sits in a session of d or d-1 (sessions are at most 24 h), so dates after `start` must
     agree exactly between layers. The marts are dated by session date, so they add up to the
     date's sessions and page views."""
-    page_views, sessions, kpis = gold["gold.page_views"], gold["gold.sessions"], gold["gold.daily_kpis"]
+    page_views, sessions, all_kpis = gold["gold.page_views"], gold["gold.sessions"], gold["gold.daily_kpis"]
+    # daily_kpis and visitors also hold the dates after `end` (recounted new visitors only)
+    kpis = all_kpis.where(F.col("date") <= F.lit(end))
     pages, moves, sources, funnels = gold["gold.page_daily"], gold["gold.click_paths"], gold["gold.traffic_sources"], gold["gold.funnels"]
     view_dates = page_views.withColumn("view_date", F.to_date("ts"))
     after_start = (F.col("scope") > F.lit(start.isoformat())) & (F.col("scope") <= F.lit(end.isoformat()))
@@ -97,6 +100,8 @@ def gold_checks(hits: DataFrame, gold: dict[str, DataFrame], start: dt.date, end
         _pair("gold.traffic_sources conversions = converted gold.sessions",
               _counts(sessions.where("converted"), "session_date", "converted"), _sums(sources, "date", "conversions", "sources")),
         funnel_monotony(funnels),
+        _pair("gold.daily_kpis new_visitors = gold.visitors first seen that date",
+              _sums(all_kpis, "date", "new_visitors", "kpis"), _counts(gold["gold.visitors"], "first_seen_date", "visitors")),
     ]
     result = checks[0]
     for check in checks[1:]:

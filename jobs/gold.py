@@ -6,9 +6,16 @@ rewrites session dates D-L-1..D+1 (L = CLICKLAKE_LATE_DAYS) from silver.hits of 
 session date is rewritten by every run that could change it, so running dates in any order
 converges to the same tables as running them in order.
 
-Reads  silver.hits (event_date D-L-2..D+2), silver.weblog_hits and silver.file_audit (dt in range)
-Writes gold.page_views, gold.sessions, gold.daily_kpis, gold.page_daily, gold.click_paths,
-       gold.top_paths, gold.traffic_sources, gold.funnels (session_date / date in D-L-1..D+1)
+New visitors depend on all earlier dates: a backfill of D after later dates ran can make a
+visitor of a later date seen before. So gold.visitors (first seen ever) and gold.daily_kpis are
+rewritten from D-L-1 on, to the last date: later dates' visitors are recounted from their published
+sessions and their KPI rows keep everything but new_visitors.
+
+Reads  silver.hits (event_date D-L-2..D+2), silver.weblog_hits and silver.file_audit (dt in range);
+       gold.sessions and gold.daily_kpis after D+1, gold.visitors first seen before D-L-1
+Writes gold.page_views, gold.sessions, gold.page_daily, gold.click_paths, gold.top_paths,
+       gold.traffic_sources, gold.funnels (session_date / date in D-L-1..D+1);
+       gold.daily_kpis, gold.visitors (date / first_seen_date from D-L-1 on)
 
     clicklake run --date 2026-11-28 --layer gold --raw s3://clicklake/raw --lake s3://clicklake/lake
 """
@@ -25,9 +32,14 @@ from pyspark.sql import functions as F
 from clicklake import lake
 from clicklake.config import Settings
 from clicklake.jobs import marts, sessions, stay_lazy
+from clicklake.tables import table
 
 TABLES = ("gold.page_views", "gold.sessions", "gold.daily_kpis", "gold.page_daily", "gold.click_paths", "gold.top_paths",
-          "gold.traffic_sources", "gold.funnels")
+          "gold.traffic_sources", "gold.funnels", "gold.visitors")
+# Tables rewritten from the run's first session date to whatever date is last (see above).
+TO_THE_END = ("gold.daily_kpis", "gold.visitors")
+LAST_DATE = dt.date(9999, 12, 31)
+FIRST_DATE = dt.date(1, 1, 1)
 
 
 def session_range(day: dt.date, settings: Settings) -> tuple[dt.date, dt.date]:
@@ -35,22 +47,35 @@ def session_range(day: dt.date, settings: Settings) -> tuple[dt.date, dt.date]:
 
 
 def write_ranges(day: dt.date, settings: Settings) -> dict[str, tuple[dt.date, dt.date]]:
-    return {name: session_range(day, settings) for name in TABLES}
+    start, end = session_range(day, settings)
+    return {name: (start, LAST_DATE) if name in TO_THE_END else (start, end) for name in TABLES}
 
 
 def gold_tables(hits: DataFrame, weblog_hits: DataFrame, file_audit: DataFrame, categories: DataFrame,
-                start: dt.date, end: dt.date, settings: Settings, materialize=stay_lazy) -> dict[str, DataFrame]:
-    """Pure: silver inputs -> the gold tables for session dates start..end.
+                start: dt.date, end: dt.date, settings: Settings, materialize=stay_lazy,
+                later: dict[str, DataFrame] | None = None) -> dict[str, DataFrame]:
+    """Pure: silver inputs -> the gold tables for session dates start..end (gold.daily_kpis and
+    gold.visitors from start on).
 
-    `materialize` is called on the sessionized page views and on the sessions (with their ordered
-    pages and funnel steps), which every other table reads."""
+    later: published "gold.sessions" and "gold.daily_kpis" after `end` and "gold.visitors" first
+    seen before `start` (empty frames on a new lake). `materialize` is called on the sessionized
+    page views and on the sessions (with their ordered pages and funnel steps), which every other
+    table reads."""
     in_range = F.col("session_date").between(lake.lit_date(start), lake.lit_date(end))
     page_views = materialize(sessions.sessionize(hits, settings.session_timeout_min, settings.session_max_hours).where(in_range))
     session_rows = materialize(marts.with_funnels(sessions.sessions_from_page_views(page_views, categories), settings.funnels))
+    later = later or {}
+    empty_like = {name: session_rows.sparkSession.createDataFrame([], table(name).schema)
+                  for name in ("gold.sessions", "gold.daily_kpis", "gold.visitors") if name not in later}
+    later = {**empty_like, **later}
+    visitors = materialize(sessions.first_seen(session_rows, later["gold.sessions"], later["gold.visitors"]))
+    kpis = sessions.daily_kpis(session_rows, weblog_hits, file_audit, hits).unionByName(
+        later["gold.daily_kpis"].drop("new_visitors"), allowMissingColumns=True)
     return {
         "gold.page_views": page_views,
         "gold.sessions": session_rows,
-        "gold.daily_kpis": sessions.daily_kpis(session_rows, weblog_hits, file_audit, hits),
+        "gold.daily_kpis": sessions.with_new_visitors(kpis, visitors),
+        "gold.visitors": visitors,
         "gold.page_daily": marts.page_daily(page_views),
         "gold.click_paths": marts.click_paths(session_rows),
         "gold.top_paths": marts.top_paths(session_rows, settings.top_paths),
@@ -72,4 +97,13 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
     hits = view.range("silver.hits", start - dt.timedelta(days=1), end + dt.timedelta(days=1))
     weblog_hits = view.range("silver.weblog_hits", start, end)
     audit = view.range("silver.file_audit", start, end)
-    return gold_tables(hits, weblog_hits, audit, source_categories(spark), start, end, settings, materialize)
+    after = end + dt.timedelta(days=1)
+    later = {
+        "gold.sessions": view.range("gold.sessions", after, LAST_DATE),
+        "gold.daily_kpis": view.range("gold.daily_kpis", after, LAST_DATE),
+        "gold.visitors": view.range("gold.visitors", FIRST_DATE, start - dt.timedelta(days=1)),
+    }
+    if lake.read_published(spark, "gold.visitors", settings.lake) is None:
+        # A lake from before gold.visitors: who came before is in its sessions.
+        later["gold.visitors"] = view.range("gold.sessions", FIRST_DATE, start - dt.timedelta(days=1)).select("site", "visitor_id")
+    return gold_tables(hits, weblog_hits, audit, source_categories(spark), start, end, settings, materialize, later)

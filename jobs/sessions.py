@@ -154,8 +154,34 @@ def sessions_from_page_views(page_views: DataFrame, categories: DataFrame) -> Da
     )
 
 
+def first_seen(sessions: DataFrame, later_sessions: DataFrame, seen_before: DataFrame) -> DataFrame:
+    """gold.visitors rows of the visitors first seen on or after the start of `sessions`' dates.
+
+    sessions: gold.sessions of the dates a run rewrites; later_sessions: the published ones after
+    them (a backfill can move a visitor's first visit earlier, out of a later date); seen_before:
+    gold.visitors first seen before those dates, which no session of this run can change."""
+    columns = ("site", "visitor_id", "session_date", "session_start", "session_id")
+    candidates = sessions.select(*columns).unionByName(later_sessions.select(*columns))
+    first = candidates.groupBy("site", "visitor_id").agg(
+        F.min("session_date").alias("first_seen_date"),
+        F.min_by("session_id", F.struct("session_start", "session_id")).alias("first_session_id"),
+    )
+    return first.join(seen_before.select("site", "visitor_id"), ["site", "visitor_id"], "left_anti")
+
+
+def new_visitors(visitors: DataFrame) -> DataFrame:
+    return visitors.groupBy("site", F.col("first_seen_date").alias("date")).agg(F.count(F.lit(1)).alias("new_visitors"))
+
+
+def with_new_visitors(kpis: DataFrame, visitors: DataFrame) -> DataFrame:
+    """gold.daily_kpis rows with new_visitors recounted from gold.visitors (0 where none)."""
+    counted = kpis.drop("new_visitors").join(new_visitors(visitors), ["site", "date"], "left")
+    return counted.withColumn("new_visitors", F.coalesce("new_visitors", F.lit(0)).cast("bigint"))
+
+
 def daily_kpis(sessions: DataFrame, weblog_hits: DataFrame, file_audit: DataFrame, hits: DataFrame) -> DataFrame:
-    """gold.sessions (+ silver inputs of the same dates) -> gold.daily_kpis rows, one per site and date."""
+    """gold.sessions (+ silver inputs of the same dates) -> gold.daily_kpis rows, one per site and
+    date (new_visitors comes from gold.visitors: with_new_visitors)."""
     base = sessions.groupBy("site", F.col("session_date").alias("date")).agg(
         F.countDistinct("visitor_id").alias("visitors"),
         F.count(F.lit(1)).alias("sessions"),
@@ -165,7 +191,8 @@ def daily_kpis(sessions: DataFrame, weblog_hits: DataFrame, file_audit: DataFram
     ).withColumn("pages_per_session", F.col("pageviews") / F.col("sessions"))
     bots = weblog_hits.groupBy("site", F.col("dt").alias("date")).agg(F.avg(F.col("is_bot").cast("double")).alias("bot_share"))
     quarantine = file_audit.groupBy(F.col("dt").alias("date")).agg(
-        (F.sum("quarantined") / F.sum("lines")).alias("quarantine_share")
+        (F.sum("quarantined") / F.sum("lines")).alias("quarantine_share"),
+        F.sum(F.when(F.col("source") == "tag_event", F.col("late"))).alias("late_events_received"),
     )
     logged = hits.where(F.col("source") != "tag")
     match = logged.groupBy("site", F.col("event_date").alias("date")).agg(

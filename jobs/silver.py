@@ -1,7 +1,7 @@
 """Silver: parse, type, classify and clean what bronze kept; unify page views of both sources.
 
 Reads  bronze.weblog_lines, bronze.tag_events (dt=D); silver.weblog_hits, silver.tag_events
-       (dt in D-L..D+L, for late data; L = CLICKLAKE_LATE_DAYS)
+       (dt in D-L..D+L, for late data and retries across dates; L = CLICKLAKE_LATE_DAYS)
 Writes silver.weblog_hits, silver.tag_events, silver.quarantine, silver.file_audit (dt=D)
        silver.hits (event_date in D-L..D: late events of D-L..D-1 delivered on D join their day)
 
@@ -37,18 +37,20 @@ def write_ranges(day: dt.date, settings: Settings) -> dict[str, tuple[dt.date, d
 # ---- pure transforms -------------------------------------------------------------------------
 
 def file_audit(weblog_parsed: DataFrame, tag_parsed: DataFrame, tag_duplicates: DataFrame) -> DataFrame:
-    """Per file: lines = parsed + duplicates + quarantined + skipped."""
-    def counts(parsed: DataFrame, source: str) -> DataFrame:
+    """Per file: lines = parsed + duplicates + quarantined + skipped; and how many valid lines
+    belong to an earlier date than their delivery date (late, applied to that date)."""
+    def counts(parsed: DataFrame, source: str, time_column: str) -> DataFrame:
         problem = F.col("problem")
         return parsed.groupBy("dt", "source_file").agg(
             F.count(F.lit(1)).alias("lines"),
             F.count_if(problem.isNull()).alias("valid"),
             F.count_if(problem.isNotNull() & (problem != "skip")).alias("quarantined"),
             F.count_if(F.coalesce(problem == "skip", F.lit(False))).alias("skipped"),
+            F.count_if(problem.isNull() & (F.to_date(time_column) < F.col("dt"))).alias("late"),
         ).withColumn("source", F.lit(source))
 
     dups = tag_duplicates.groupBy("source_file").agg(F.count(F.lit(1)).alias("duplicates"))
-    both = counts(weblog_parsed, "weblog").unionByName(counts(tag_parsed, "tag_event"))
+    both = counts(weblog_parsed, "weblog", "ts").unionByName(counts(tag_parsed, "tag_event", "event_ts"))
     return (
         both.join(dups, "source_file", "left")
         .withColumn("duplicates", F.coalesce("duplicates", F.lit(0)).cast("long"))
@@ -77,7 +79,10 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
               "set CLICKLAKE_LOG_FORMATS / CLICKLAKE_LOG_PATTERN for it")
     web = weblogs.weblog_silver(lines, classify.user_agent_dimension, site, key, late, materialize,
                                 formats, settings.custom_log_format())
-    tags = tag_events.tag_silver(events, classify.user_agent_dimension, site, key, late, materialize)
+    # Retries of events that earlier delivery dates already kept (in order, the first received wins).
+    earlier = (view.range("silver.tag_events", day - dt.timedelta(days=late), day - dt.timedelta(days=1)).select("event_id")
+               if late else None)
+    tags = tag_events.tag_silver(events, classify.user_agent_dimension, site, key, late, materialize, earlier_event_ids=earlier)
     outputs = {
         "silver.weblog_hits": materialize(conform(web["hits"], "silver.weblog_hits")),
         "silver.tag_events": materialize(conform(tags["events"], "silver.tag_events")),

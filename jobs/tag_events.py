@@ -46,6 +46,19 @@ def _iso_ts(value: Column) -> Column:
     return F.try_to_timestamp(value)
 
 
+def _properties_with_extra_fields() -> Column:
+    """The event's properties plus every top-level field this schema version does not know (a
+    newer tracker's field is kept, as JSON text when it is not a string, never dropped); a
+    property of the same name wins."""
+    known = [f.name for f in EVENT_SCHEMA.fields if f.name != "_corrupt"]
+    every_field = F.from_json("raw_event", T.MapType(T.StringType(), T.StringType()))
+    extras = F.coalesce(F.map_filter(every_field, lambda k, _: ~k.isin(*known)), F.create_map().cast("map<string,string>"))
+    props = F.col("e.properties")
+    own = F.coalesce(props, F.create_map().cast("map<string,string>"))
+    merged = F.map_concat(own, F.map_filter(extras, lambda k, _: ~F.array_contains(F.map_keys(own), k)))
+    return F.when(props.isNull() & (F.size(extras) == 0), F.lit(None)).otherwise(merged)
+
+
 def parse_events(lines: DataFrame) -> DataFrame:
     """bronze.tag_events rows -> typed fields plus `problem` (null, 'skip', or a quarantine reason)."""
     parsed = lines.withColumn(
@@ -86,7 +99,7 @@ def parse_events(lines: DataFrame) -> DataFrame:
         F.col("e.viewport").alias("viewport"),
         F.col("e.tracker").alias("tracker"),
         F.col("e.tracker_version").alias("tracker_version"),
-        F.col("e.properties").alias("properties"),
+        _properties_with_extra_fields().alias("properties"),
     ).drop("e")
 
 
@@ -133,9 +146,13 @@ def first_received(events: DataFrame) -> Column:
     return F.row_number().over(order)
 
 
-def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str, late_days: int, materialize=stay_lazy) -> dict[str, DataFrame]:
+def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str, late_days: int, materialize=stay_lazy,
+               earlier_event_ids: DataFrame | None = None) -> dict[str, DataFrame]:
     """bronze.tag_events -> {"events": unique valid events, "quarantine", "parsed" (with problem),
-    "duplicates": one row per dropped copy}. `materialize` as in weblogs.weblog_silver."""
+    "duplicates": one row per dropped copy}. `materialize` as in weblogs.weblog_silver.
+
+    earlier_event_ids (event_id): events kept by earlier delivery dates; a retry of one of them
+    delivered now is a duplicate too (the first received copy is the one kept)."""
     parsed = parse_events(lines)
     parsed = materialize(parsed.withColumn(
         "problem",
@@ -143,6 +160,11 @@ def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str
     ))
     valid = parsed.where(F.col("problem").isNull())
     ranked = valid.withColumn("_rank", first_received(valid))
+    if earlier_event_ids is not None:
+        seen = earlier_event_ids.select("event_id", F.lit(True).alias("_seen_earlier")).distinct()
+        ranked = ranked.join(seen, "event_id", "left").withColumn(
+            "_rank", F.when(F.col("_seen_earlier"), F.lit(2)).otherwise(F.col("_rank"))
+        ).drop("_seen_earlier")
     unique = ranked.where(F.col("_rank") == 1).drop("_rank")
     events = materialize(type_events(unique, default_site, secret))
     with_ua = classify.with_country(classify.with_user_agent_fields(events, ua_dimension_of(events)))

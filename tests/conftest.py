@@ -22,10 +22,12 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 @pytest.fixture(scope="session")
 def spark():
-    from clicklake.spark import get_spark
+    from clicklake.spark import get_spark, tune_for_input
 
     logging.getLogger("py4j").setLevel(logging.WARNING)
     session = get_spark("clicklake tests")
+    # The tests' frames are tiny, as a small day is: compiling code for them costs more than it saves.
+    tune_for_input(session, 0)
     yield session
     session.stop()
 

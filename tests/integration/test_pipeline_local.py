@@ -89,6 +89,38 @@ def test_gold_marts_equal_the_generators_truth(spark, both_days, landing):
     assert (top["sessions"], top["rank"]) == (count, 1)
 
 
+def test_stitching_gives_each_session_its_true_visitor(spark, both_days, landing):
+    """Tagged visitors are known by their cookie in every session, also where only the web server
+    saw a page view; visitors without the tag get one hashed id each."""
+    expected, _ = truth(landing, D)
+    fmt = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+    sessions = lake.read_published(spark, "gold.sessions", both_days.lake).where(F.col("session_date") == lake.lit_date(D))
+    visitor_of = {r["s"]: r["visitor_id"] for r in sessions.select(F.date_format("session_start", fmt).alias("s"), "visitor_id").collect()}
+    tagged = [t for t in expected if t["cookie"]]
+    assert tagged and len(tagged) < len(expected), "the sample holds visitors with and without the tag"
+    assert {t["session_start"]: visitor_of[t["session_start"]] for t in tagged} == {t["session_start"]: t["cookie"] for t in tagged}
+    hashed: dict[int, set] = collections.defaultdict(set)
+    for t in expected:
+        if not t["cookie"]:
+            hashed[t["visitor"]].add(visitor_of[t["session_start"]])
+    assert all(len(ids) == 1 for ids in hashed.values()), "all sessions of an untagged visitor share one id"
+    assert len({next(iter(ids)) for ids in hashed.values()}) == len(hashed), "and two untagged visitors never share one"
+
+
+def test_new_visitors_are_first_seen_ever(spark, both_days, landing):
+    """On a new lake every visitor of D is new, and gold.visitors holds each visitor once
+    (returning visitors and backfills: tests/unit/test_sessions.py)."""
+    _, summary = truth(landing, D)
+    kpis = published_on(spark, both_days, "gold.daily_kpis", D).first()
+    assert kpis["new_visitors"] == kpis["visitors"] == summary["visitors"]
+    sessions = lake.read_published(spark, "gold.sessions", both_days.lake)
+    visitors = lake.read_published(spark, "gold.visitors", both_days.lake)
+    assert visitors.count() == sessions.select("site", "visitor_id").distinct().count()
+    first = sessions.groupBy("site", "visitor_id").agg(F.min_by("session_id", "session_start").alias("first_session_id"))
+    assert visitors.join(first, ["site", "visitor_id", "first_session_id"]).count() == visitors.count(), \
+        "each visitor's first session is named"
+
+
 def test_engaged_time_equals_the_generators_truth(spark, both_days, landing):
     """Engaged time of each page view of D, from its pings, once every ping's delivery date has run."""
     expected, _ = truth(landing, D)

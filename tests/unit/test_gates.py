@@ -91,9 +91,14 @@ def test_gold_reconciliation_follows_page_views_across_midnight(spark):
         "session_date date, session_id string, ts timestamp")
     sessions = spark.createDataFrame([(D, "s1", 2, True), (end, "s2", 1, False)],
                                      "session_date date, session_id string, pageviews bigint, converted boolean")
-    kpis = spark.createDataFrame([(D, 1, 2), (end, 1, 2)], "date date, sessions bigint, pageviews bigint")
+    # A KPI row after the range (a later date whose new visitors a backfill recounted) is not
+    # compared with this run's sessions; its new visitors are compared with gold.visitors.
+    later = end + dt.timedelta(days=3)
+    kpis = spark.createDataFrame([(D, 1, 2, 1), (end, 1, 2, 0), (later, 5, 9, 2)],
+                                 "date date, sessions bigint, pageviews bigint, new_visitors bigint")
+    visitors = spark.createDataFrame([(D,), (later,)], "first_seen_date date")
     gold = {
-        "gold.page_views": page_views, "gold.sessions": sessions, "gold.daily_kpis": kpis,
+        "gold.page_views": page_views, "gold.sessions": sessions, "gold.daily_kpis": kpis, "gold.visitors": visitors,
         "gold.page_daily": spark.createDataFrame([(D, 1, 1, 0), (D, 1, 0, 1), (end, 1, 1, 1)],
                                                  "date date, views bigint, entrances bigint, exits bigint"),
         # D: (entrance)->a, a->b, b->(exit); D+1 lost its exit move
@@ -125,3 +130,7 @@ def test_gold_reconciliation_follows_page_views_across_midnight(spark):
     assert got[("gold.click_paths moves = gold.sessions pageviews + sessions", "2026-11-29")] == (2, 1)
     assert got[("gold.funnels sessions never grow from a step to the next", "2026-11-28")] == (0, 0)
     assert got[("gold.funnels sessions never grow from a step to the next", "2026-11-29")] == (0, 1)
+    assert ("gold.daily_kpis sessions = rows of gold.sessions", later.isoformat()) not in got
+    new = "gold.daily_kpis new_visitors = gold.visitors first seen that date"
+    assert (got[(new, "2026-11-28")], got[(new, "2026-11-29")]) == ((1, 1), (0, 0))
+    assert got[(new, later.isoformat())] == (2, 1), "a later date's count that disagrees with gold.visitors is caught"

@@ -120,35 +120,35 @@ ENGAGED_CASES = [
 
 
 @pytest.fixture(scope="module")
-def engaged_by_case(spark) -> dict[str, float]:
-    """All cases in one batch, a page view each: pings must find their own page view among others."""
+def engaged_batch(spark) -> dict:
+    """Every engaged-time case in one batch, a page view each (pings must find their own page view
+    among others), with a tagged log page view, a log-only one, a tag page view without
+    page_view_id, and two page_view events of one page_view_id."""
     events = []
-    for i, (description, pings, _) in enumerate(ENGAGED_CASES):
+    for i, (_, pings, _) in enumerate(ENGAGED_CASES):
         events.append(tag(f"V{i}", f"k{i}", f"c{i}", "/p", 0.5, page_view_id=f"pv{i}"))
         events += [ping(f"{i}-{p[0]}", f"pv{i}", p[1], *p[2:]) for p in pings]
-    out = build(spark, [], events)
-    return {description: out[f"V{i}"]["engaged_time_s"] for i, (description, _, _) in enumerate(ENGAGED_CASES)}
+    logs = [log("L1", "m1", "/a", 0), log("L2", "m2", "/b", 0)]
+    events += [tag("T1", "m1", "c1", "/a", 1.0, page_view_id="pva"), ping("PA", "pva", 11.0), tag("T3", "m3", "c3", "/c", 0),
+               tag("D2", "m4", "c4", "/d", 2.0, page_view_id="pvd"), tag("D1", "m4", "c4", "/d", 1.0, page_view_id="pvd"),
+               ping("PD", "pvd", 11.0)]
+    return build(spark, logs, events)
 
 
 @pytest.mark.parametrize("description, pings, engaged", ENGAGED_CASES, ids=[c[0] for c in ENGAGED_CASES])
-def test_engaged_time_cases(engaged_by_case, description, pings, engaged):
-    assert engaged_by_case[description] == engaged, description
+def test_engaged_time_cases(engaged_batch, description, pings, engaged):
+    i = [c[0] for c in ENGAGED_CASES].index(description)
+    assert engaged_batch[f"V{i}"]["engaged_time_s"] == engaged, description
 
 
-def test_page_views_without_a_tag_or_page_view_id_have_no_engaged_time(spark):
-    logs = [log("L1", "k1", "/a", 0), log("L2", "k2", "/b", 0)]
-    tags = [tag("T1", "k1", "c1", "/a", 1.0, page_view_id="pv1"), ping("P1", "pv1", 11.0),
-            tag("T3", "k3", "c3", "/c", 0)]
-    out = build(spark, logs, tags)
-    assert (out["T1"]["source"], out["T1"]["page_view_id"], out["T1"]["engaged_time_s"]) == ("weblog+tag", "pv1", 5.0), \
+def test_page_views_without_a_tag_or_page_view_id_have_no_engaged_time(engaged_batch):
+    out = engaged_batch
+    assert (out["T1"]["source"], out["T1"]["page_view_id"], out["T1"]["engaged_time_s"]) == ("weblog+tag", "pva", 5.0), \
         "a matched page view takes the tag's id and engaged time"
     assert (out["L2"]["page_view_id"], out["L2"]["engaged_time_s"]) == (None, None), "a log-only page view was not measured"
     assert (out["T3"]["page_view_id"], out["T3"]["engaged_time_s"]) == (None, None), "no page_view_id, no pings to join"
 
 
-def test_two_page_view_events_of_one_page_view_id_are_one_page_view(spark):
-    tags = [tag("T2", "k1", "c1", "/a", 2.0, page_view_id="pv1"), tag("T1", "k1", "c1", "/a", 1.0, page_view_id="pv1"),
-            ping("P1", "pv1", 11.0)]
-    out = build(spark, [], tags)
-    assert sorted(out) == ["T1"], "the earliest page_view event of the id is kept"
-    assert out["T1"]["engaged_time_s"] == 5.0
+def test_two_page_view_events_of_one_page_view_id_are_one_page_view(engaged_batch):
+    assert "D1" in engaged_batch and "D2" not in engaged_batch, "the earliest page_view event of the id is kept"
+    assert engaged_batch["D1"]["engaged_time_s"] == 5.0

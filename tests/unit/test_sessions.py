@@ -134,7 +134,8 @@ def test_daily_kpis(spark):
         Row(site="a", session_date=T0.date(), visitor_id="v2", pageviews=2, is_bounce=False, duration_s=60.0),
     ])
     weblog = spark.createDataFrame([Row(site="a", dt=T0.date(), is_bot=b) for b in (True, False, False, False)])
-    audit = spark.createDataFrame([Row(dt=T0.date(), lines=200, quarantined=2)])
+    audit = spark.createDataFrame([Row(dt=T0.date(), source="weblog", lines=150, quarantined=2, late=4),
+                                   Row(dt=T0.date(), source="tag_event", lines=50, quarantined=0, late=3)])
     h = spark.createDataFrame([Row(site="a", event_date=T0.date(), source=s) for s in ("weblog+tag", "weblog", "tag", "weblog+tag")])
     row = sessions.daily_kpis(s, weblog, audit, h).collect()[0]
     assert (row["visitors"], row["sessions"], row["pageviews"]) == (2, 3, 6)
@@ -144,3 +145,49 @@ def test_daily_kpis(spark):
     assert row["bot_share"] == pytest.approx(0.25)
     assert row["quarantine_share"] == pytest.approx(0.01)
     assert row["tag_match_rate"] == pytest.approx(2 / 3)
+    assert row["late_events_received"] == 3, "tag events delivered after their date; log lines are not events"
+
+
+D = T0.date()
+
+
+def day(n: int) -> dt.date:
+    return D + dt.timedelta(days=n)
+
+
+# (description, visitor, session dates this run rewrites, later published session dates, seen before
+#  the run's dates) -> first_seen_date or None (not in the rows the run writes)
+FIRST_SEEN_CASES = [
+    ("first visit in the run's dates", "first", [0], [], False, day(0)),
+    ("two days in the run's dates: the earlier", "twice", [1, 0], [], False, day(0)),
+    ("seen before the run's dates: not new again", "returning", [0], [], True, None),
+    ("a backfill finds the visitor of a later date earlier", "backfilled", [1], [5], False, day(1)),
+    ("only on a later date: that date stays its first", "later", [], [5, 6], False, day(5)),
+]
+
+
+def session_row(visitor: str, date: dt.date, n: int = 0):
+    start = dt.datetime.combine(date, dt.time(10, n))
+    return ("www.example.com", visitor, date, start, f"{visitor}-{date}-{n}")
+
+
+def test_first_seen_cases(spark):
+    schema = "site string, visitor_id string, session_date date, session_start timestamp, session_id string"
+    now = [session_row(v, day(d)) for _, v, ds, _, _, _ in FIRST_SEEN_CASES for d in ds]
+    now.append(session_row("twice", day(0), 5))  # a second session that day: the first one is named
+    later = [session_row(v, day(d)) for _, v, _, ds, _, _ in FIRST_SEEN_CASES for d in ds]
+    before = [("www.example.com", v) for _, v, _, _, seen, _ in FIRST_SEEN_CASES if seen]
+    out = sessions.first_seen(spark.createDataFrame(now, schema), spark.createDataFrame(later, schema),
+                              spark.createDataFrame(before, "site string, visitor_id string"))
+    got = {r["visitor_id"]: (r["first_seen_date"], r["first_session_id"]) for r in out.collect()}
+    for description, visitor, *_, expected in FIRST_SEEN_CASES:
+        assert (got.get(visitor) or (None,))[0] == expected, description
+    assert got["twice"][1] == f"twice-{day(0)}-0", "the first session is the earliest of the first day"
+
+
+def test_new_visitors_are_recounted_on_every_kpi_row(spark):
+    kpis = spark.createDataFrame([("s", day(0), 3, 99), ("s", day(5), 2, 1), ("s", day(6), 1, 1)],
+                                 "site string, date date, visitors bigint, new_visitors bigint")
+    visitors = spark.createDataFrame([("s", day(0)), ("s", day(0)), ("s", day(5))], "site string, first_seen_date date")
+    got = {r["date"]: r["new_visitors"] for r in sessions.with_new_visitors(kpis, visitors).collect()}
+    assert got == {day(0): 2, day(5): 1, day(6): 0}, "stale counts are replaced; a date nobody first came on has 0"

@@ -88,6 +88,35 @@ def test_duplicates_keep_the_first_received_and_are_counted(spark):
     assert len(events) + out["duplicates"].count() + out["quarantine"].count() == len(lines)
 
 
+def test_a_retry_of_an_event_an_earlier_date_kept_is_a_duplicate(spark):
+    lines = [
+        ("f1", 1, event(event_id="a", received_at="2026-11-28T00:00:09.000Z")),  # its first copy came on 11-27
+        ("f1", 2, event(event_id="b", received_at="2026-11-28T00:00:10.000Z")),
+    ]
+    df = spark.createDataFrame(lines, "source_file string, line_number long, raw_event string").withColumn("dt", F.lit("2026-11-28").cast("date"))
+    earlier = spark.createDataFrame([("a",), ("z",)], "event_id string")
+    out = tag_events.tag_silver(df, classify.user_agent_dimension, "www.example.com", "k", late_days=3, earlier_event_ids=earlier)
+    assert [r["event_id"] for r in out["events"].collect()] == ["b"]
+    assert [r["source_file"] for r in out["duplicates"].collect()] == ["f1"], "the dropped copy is counted for its file"
+
+
+# (description, event line, expected properties)
+PROPERTY_CASES = [
+    ("no properties, no extra field", event(), None),
+    ("the event's own properties", event(properties={"plan": "pro"}), {"plan": "pro"}),
+    ("a field this schema version does not know is kept", event(consent="granted"), {"consent": "granted"}),
+    ("a non-string extra field is kept as JSON text", event(cart={"items": 2}, score=3),
+     {"cart": '{"items":2}', "score": "3"}),
+    ("a property of the same name wins over an extra field", event(properties={"plan": "pro"}, plan="free"), {"plan": "pro"}),
+]
+
+
+def test_unknown_fields_are_kept_in_properties(spark):
+    df = spark.createDataFrame([(c, raw) for c, raw, _ in PROPERTY_CASES], "case string, raw_event string")
+    got = {r["case"]: r["properties"] for r in tag_events.parse_events(df).select("case", "properties").collect()}
+    assert got == {c: p for c, _, p in PROPERTY_CASES}
+
+
 def test_late_and_future_events_are_quarantined_with_a_reason(spark):
     lines = [
         ("in time", event(event_id="a", received_at="2026-11-27T23:00:00.000Z")),
