@@ -435,8 +435,10 @@ class DayGenerator:
         self.stats["events_valid"] += 1
         if rng.random() < 0.02:  # beacon retry: the same event again, received later
             retry = dict(event, received_at=_iso(received + rng.randint(500, 30_000)))
-            self.events.append((received + rng.randint(500, 30_000), retry))
+            filed = received + rng.randint(500, 30_000)  # when the collector wrote it: its delivery file
+            self.events.append((filed, retry))
             self.stats["events_duplicate"] += 1
+            self.stats[f"events_duplicate_delivered:{self.delivery_date(filed, COLLECTOR_FLUSH_MS)}"] += 1
         return received - (sent_dev - created_dev), received
 
     # ---- bots ------------------------------------------------------------------------------
@@ -562,6 +564,8 @@ class DayGenerator:
             "log_lines": sum(n for p, n in counts["lines_per_file"].items() if p.startswith("weblogs/")),
             "event_lines": sum(n for p, n in counts["lines_per_file"].items() if p.startswith("events/")),
             "events_duplicate": self.stats["events_duplicate"],
+            "events_duplicate_by_delivery_date": {k.split(":", 1)[1]: n for k, n in sorted(self.stats.items())
+                                                  if k.startswith("events_duplicate_delivered:")},
             "malformed": counts["malformed"],
             "lines_per_file": counts["lines_per_file"],
         }

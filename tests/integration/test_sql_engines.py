@@ -1,10 +1,12 @@
 """The analyst's no-JVM path: DuckDB over the lake's tables (read with delta-rs) sees exactly the
-rows Spark sees, table by table, and `clicklake sql --engine duckdb` answers by table name."""
+rows Spark sees, table by table, and `clicklake sql` answers by table name with either engine."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+
+import pytest
 
 from clicklake import cli, duck, lake
 from clicklake.tables import all_tables
@@ -32,9 +34,10 @@ def test_duckdb_reads_every_table_as_spark_does(spark, both_days):
     assert {"gold.sessions", "gold.daily_kpis", "silver.hits"} <= set(compared)
 
 
-def test_the_sql_command_answers_from_duckdb_by_table_name(spark, both_days, capsys):
+@pytest.mark.parametrize("engine", ["spark", "duckdb"])
+def test_the_sql_command_answers_by_table_name(spark, both_days, capsys, engine):
     query = "SELECT session_date, count(*) AS sessions FROM gold.sessions GROUP BY session_date ORDER BY session_date"
-    code = cli.main(["sql", "--engine", "duckdb", "--format", "json", "--lake", both_days.lake, query])
+    code = cli.main(["sql", "--engine", engine, "--format", "json", "--lake", both_days.lake, query])
     assert code == 0
     answered = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = lake.read_published(spark, "gold.sessions", both_days.lake).groupBy("session_date").count().orderBy("session_date").collect()
