@@ -231,7 +231,9 @@ def read_rows(path: Path, fmt: str, known: frozenset[str]):
                     yield number, line, bad
         else:
             reader = csv.reader(handle)
-            header = next(reader, None) or []
+            header = next(reader, None)
+            if header is None:
+                return
             yield 1, ",".join(header), None
             for values in reader:
                 number = reader.line_num

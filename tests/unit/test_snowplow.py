@@ -128,3 +128,9 @@ def test_atomic_csv_with_crlf_and_a_short_row(tmp_path):
     assert (late["event_id"], late["event_type"], late["page_view_id"]) == ("e2", "page_ping", "pv9")
     bad = json.loads((tmp_path / "landing" / "_bad" / "events.bad.ndjson").read_text())
     assert (bad["line"], bad["reason"]) == (4, "short_row:2/8")
+
+
+def test_an_empty_file_converts_nothing_and_reports_no_line(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    report = snowplow.convert(tmp_path / "empty.csv", str(tmp_path / "landing"), fmt="csv")
+    assert report.as_dict()["lines"] == 0 and not (tmp_path / "landing").exists()
