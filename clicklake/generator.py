@@ -258,6 +258,7 @@ class DayGenerator:
         self.events: list[tuple[int, dict]] = []   # (collector receive time, event)
         self.sessions: list[Session] = []
         self.stats: Counter = Counter()
+        self.duplicates_delivered: Counter = Counter()  # retries by the delivery date of their file
 
     # ---- humans ----------------------------------------------------------------------------
 
@@ -438,7 +439,7 @@ class DayGenerator:
             filed = received + rng.randint(500, 30_000)  # when the collector wrote it: its delivery file
             self.events.append((filed, retry))
             self.stats["events_duplicate"] += 1
-            self.stats[f"events_duplicate_delivered:{self.delivery_date(filed, COLLECTOR_FLUSH_MS)}"] += 1
+            self.duplicates_delivered[self.delivery_date(filed, COLLECTOR_FLUSH_MS).isoformat()] += 1
         return received - (sent_dev - created_dev), received
 
     # ---- bots ------------------------------------------------------------------------------
@@ -564,8 +565,7 @@ class DayGenerator:
             "log_lines": sum(n for p, n in counts["lines_per_file"].items() if p.startswith("weblogs/")),
             "event_lines": sum(n for p, n in counts["lines_per_file"].items() if p.startswith("events/")),
             "events_duplicate": self.stats["events_duplicate"],
-            "events_duplicate_by_delivery_date": {k.split(":", 1)[1]: n for k, n in sorted(self.stats.items())
-                                                  if k.startswith("events_duplicate_delivered:")},
+            "events_duplicate_by_delivery_date": dict(sorted(self.duplicates_delivered.items())),
             "malformed": counts["malformed"],
             "lines_per_file": counts["lines_per_file"],
         }

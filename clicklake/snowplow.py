@@ -210,25 +210,32 @@ def _is_skipped(line: str) -> bool:
     return not text or text.startswith("//") or text.startswith("#")
 
 
+def _open_text(path: Path):
+    opener = gzip.open if path.suffix == ".gz" else open
+    return opener(path, "rt", encoding="utf-8", errors="replace", newline="")
+
+
+def _event_of(values: list[str], names, page_view_id_of) -> dict | BadRow:
+    """One row's values under the format's field names -> its event, or the reason it is bad."""
+    try:
+        if len(values) != len(names):
+            kind = "short_row" if len(values) < len(names) else "long_row"
+            raise BadRow(f"{kind}:{len(values)}/{len(names)}")
+        row = dict(zip(names, values))
+        return to_event(row, page_view_id_of(row))
+    except BadRow as bad:
+        return bad
+
+
 def read_rows(path: Path, fmt: str, known: frozenset[str]):
     """Yield (line number, raw text, event or BadRow or None for a skipped line) per input line."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+    with _open_text(path) as handle:
         if fmt == "tsv":
             for number, line in enumerate(handle, 1):
                 line = line.rstrip("\r\n")
-                if _is_skipped(line):
-                    yield number, line, None
-                    continue
-                values = line.split("\t")
-                try:
-                    if len(values) != len(ENRICHED_FIELDS):
-                        kind = "short_row" if len(values) < len(ENRICHED_FIELDS) else "long_row"
-                        raise BadRow(f"{kind}:{len(values)}/{len(ENRICHED_FIELDS)}")
-                    row = dict(zip(ENRICHED_FIELDS, values))
-                    yield number, line, to_event(row, _page_view_id_enriched(row, known))
-                except BadRow as bad:
-                    yield number, line, bad
+                skipped = _is_skipped(line)
+                yield number, line, None if skipped else _event_of(line.split("\t"), ENRICHED_FIELDS,
+                                                                    lambda row: _page_view_id_enriched(row, known))
         else:
             reader = csv.reader(handle)
             header = next(reader, None)
@@ -236,25 +243,13 @@ def read_rows(path: Path, fmt: str, known: frozenset[str]):
                 return
             yield 1, ",".join(header), None
             for values in reader:
-                number = reader.line_num
-                text = ",".join(values)
-                if not values or (len(values) == 1 and _is_skipped(values[0])):
-                    yield number, text, None
-                    continue
-                try:
-                    if len(values) != len(header):
-                        kind = "short_row" if len(values) < len(header) else "long_row"
-                        raise BadRow(f"{kind}:{len(values)}/{len(header)}")
-                    row = dict(zip(header, values))
-                    yield number, text, to_event(row, _page_view_id_csv(row))
-                except BadRow as bad:
-                    yield number, text, bad
+                skipped = not values or (len(values) == 1 and _is_skipped(values[0]))
+                yield reader.line_num, ",".join(values), None if skipped else _event_of(values, header, _page_view_id_csv)
 
 
 def detect_format(path: Path) -> str:
     """csv (a header naming event_id) or tsv (enriched events)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+    with _open_text(path) as handle:
         for line in handle:
             if _is_skipped(line):
                 continue

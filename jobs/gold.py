@@ -52,22 +52,18 @@ def write_ranges(day: dt.date, settings: Settings) -> dict[str, tuple[dt.date, d
 
 
 def gold_tables(hits: DataFrame, weblog_hits: DataFrame, file_audit: DataFrame, categories: DataFrame,
-                start: dt.date, end: dt.date, settings: Settings, materialize=stay_lazy,
-                later: dict[str, DataFrame] | None = None) -> dict[str, DataFrame]:
+                start: dt.date, end: dt.date, settings: Settings, later: dict[str, DataFrame],
+                materialize=stay_lazy) -> dict[str, DataFrame]:
     """Pure: silver inputs -> the gold tables for session dates start..end (gold.daily_kpis and
     gold.visitors from start on).
 
     later: published "gold.sessions" and "gold.daily_kpis" after `end` and "gold.visitors" first
-    seen before `start` (empty frames on a new lake). `materialize` is called on the sessionized
+    seen before `start` (empty frames on a new lake: build reads them). `materialize` is called on the sessionized
     page views and on the sessions (with their ordered pages and funnel steps), which every other
     table reads."""
     in_range = F.col("session_date").between(lake.lit_date(start), lake.lit_date(end))
     page_views = materialize(sessions.sessionize(hits, settings.session_timeout_min, settings.session_max_hours).where(in_range))
     session_rows = materialize(marts.with_funnels(sessions.sessions_from_page_views(page_views, categories), settings.funnels))
-    later = later or {}
-    empty_like = {name: session_rows.sparkSession.createDataFrame([], table(name).schema)
-                  for name in ("gold.sessions", "gold.daily_kpis", "gold.visitors") if name not in later}
-    later = {**empty_like, **later}
     visitors = materialize(sessions.first_seen(session_rows, later["gold.sessions"], later["gold.visitors"]))
     kpis = sessions.daily_kpis(session_rows, weblog_hits, file_audit, hits).unionByName(
         later["gold.daily_kpis"].drop("new_visitors"), allowMissingColumns=True)
@@ -97,13 +93,15 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
     hits = view.range("silver.hits", start - dt.timedelta(days=1), end + dt.timedelta(days=1))
     weblog_hits = view.range("silver.weblog_hits", start, end)
     audit = view.range("silver.file_audit", start, end)
-    after = end + dt.timedelta(days=1)
+    after, before = end + dt.timedelta(days=1), start - dt.timedelta(days=1)
+    if lake.is_delta_table(spark, table("gold.visitors").path(settings.lake)):
+        seen_before = view.range("gold.visitors", FIRST_DATE, before)
+    else:
+        # A lake from before gold.visitors: who came before is in its sessions.
+        seen_before = view.range("gold.sessions", FIRST_DATE, before).select("site", "visitor_id")
     later = {
         "gold.sessions": view.range("gold.sessions", after, LAST_DATE),
         "gold.daily_kpis": view.range("gold.daily_kpis", after, LAST_DATE),
-        "gold.visitors": view.range("gold.visitors", FIRST_DATE, start - dt.timedelta(days=1)),
+        "gold.visitors": seen_before,
     }
-    if lake.read_published(spark, "gold.visitors", settings.lake) is None:
-        # A lake from before gold.visitors: who came before is in its sessions.
-        later["gold.visitors"] = view.range("gold.sessions", FIRST_DATE, start - dt.timedelta(days=1)).select("site", "visitor_id")
-    return gold_tables(hits, weblog_hits, audit, source_categories(spark), start, end, settings, materialize, later)
+    return gold_tables(hits, weblog_hits, audit, source_categories(spark), start, end, settings, later, materialize)

@@ -52,8 +52,8 @@ def tag_page_views(tag_events: DataFrame) -> DataFrame:
 
 
 def engaged_time(views: DataFrame, tag_events: DataFrame, heartbeat_s: int, min_visit_s: int, timeout_min: int) -> DataFrame:
-    """Tag page views (tag_page_views) + tag events -> page_view_id, engaged_time_s for every view
-    with a page_view_id (0.0 when no ping counts)."""
+    """Tag page views (tag_page_views) + tag events -> page_view_id, engaged_time_s of the views
+    with at least one counted ping (the others have 0: build_hits)."""
     pings = first_copies(tag_events, "page_ping").where(F.col("page_view_id").isNotNull())
     activity = views.where(F.col("page_view_id").isNotNull()).select("page_view_id", "ts", F.lit(False).alias("is_ping")).unionByName(
         pings.select("page_view_id", F.col("event_ts").alias("ts"), F.lit(True).alias("is_ping"))
@@ -71,11 +71,7 @@ def engaged_time(views: DataFrame, tag_events: DataFrame, heartbeat_s: int, min_
         F.countDistinct(F.floor(F.unix_micros("ts") / F.lit(heartbeat_s * 1_000_000))).alias("_intervals")
     )
     engaged = (F.lit(heartbeat_s) * (F.col("_intervals") - 1) + F.lit(min_visit_s)).cast("double")
-    return (
-        views.where(F.col("page_view_id").isNotNull()).select("page_view_id")
-        .join(intervals, "page_view_id", "left")
-        .select("page_view_id", F.coalesce(engaged, F.lit(0.0)).alias("engaged_time_s"))
-    )
+    return intervals.select("page_view_id", engaged.alias("engaged_time_s"))
 
 
 def match_log_and_tag(logs: DataFrame, tags: DataFrame, window_s: int) -> DataFrame:
@@ -112,7 +108,10 @@ def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int,
     -> silver.hits rows."""
     logs = log_page_views(weblog_hits)
     views = tag_page_views(tag_events)
-    tags = views.join(engaged_time(views, tag_events, heartbeat_s, min_visit_s, timeout_min), "page_view_id", "left")
+    engaged = engaged_time(views, tag_events, heartbeat_s, min_visit_s, timeout_min)
+    # A page view with an id but no counted ping was measured: 0 s; without an id it was not: null.
+    tags = views.join(engaged, "page_view_id", "left").withColumn(
+        "engaged_time_s", F.when(F.col("page_view_id").isNotNull(), F.coalesce("engaged_time_s", F.lit(0.0))))
     pairs = match_log_and_tag(logs, tags, window_s)
 
     matched = (
