@@ -150,10 +150,24 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
     return version
 
 
+def keep_staged(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) -> None:
+    """Hold a computed batch (checkpointed, up to KEEP_STAGED_ROWS rows) as the run's staged batch
+    in this process only, without writing it: a run of every step in one process reads it from
+    here for the gate, the next layer and publish, and stores it (stage) only if a gate fails.
+    It has no version (None): no other process can mistake it for a staged table it reads."""
+    _staged[spark_uri(staging_path(name, lake, run_date))] = Staged(batch, None, rows)
+
+
+def kept_staged(name: str, lake: str, run_date: dt.date) -> "Staged | None":
+    """The batch keep_staged holds for the table and run, if any."""
+    found = _staged.get(spark_uri(staging_path(name, lake, run_date)))
+    return found if found is not None and found.version is None else None
+
+
 @dataclass(frozen=True)
 class Staged:
     batch: DataFrame
-    version: int
+    version: int | None  # None: kept in this process only (keep_staged), never written
     rows: int
 
 

@@ -113,6 +113,14 @@ def test_a_day_of_mostly_garbage_lines_stops_at_the_silver_gate(spark, both_days
     assert "quality gate of silver failed" in message
     assert "[FAIL] silver.file_audit: expect_column_values_to_be_between(column=quarantine_share, row_condition=lines >= 100, min_value=0.0, max_value=0.2)" in message
     assert versions(spark, both_days) == before
+    # The run held its batches in memory; the failed gate stored them as staged tables and the
+    # verdicts name their versions, so the steps can be rerun one by one from another process.
+    lake.forget_staged()
+    staged = {n: lake.read_staged(spark, n, both_days.lake, D) for n in pipeline.layer_tables("bronze") + pipeline.layer_tables("silver")}
+    assert all(s is not None and s.version is not None for s in staged.values()), staged
+    passed = pipeline.passed_versions(spark, both_days, D)
+    assert {n: passed.get(n) for n in pipeline.layer_tables("bronze")} == {n: staged[n].version for n in pipeline.layer_tables("bronze")}
+    assert not any(n in passed for n in pipeline.layer_tables("silver")), "silver's gate failed"
 
 
 def test_a_duplicated_input_file_stops_at_the_bronze_gate(spark, both_days, landing, tmp_path, capsys):
