@@ -69,17 +69,20 @@ def dags_test(day, env: dict[str, str], log_path: Path, echo=None) -> int:
 
 
 def run_states(day, env: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The state of the DAG run for `day` and of each of its tasks, from the metadata database."""
-    def cli(*args) -> list[dict]:
-        out = subprocess.run([airflow_bin(), *args, "-o", "json"], env=env, capture_output=True, text=True, check=True)
-        return json.loads(out.stdout[out.stdout.index("["):])
+    """The state of the DAG run for `day` and of each of its tasks, read from the SQLite metadata
+    database of the AIRFLOW_HOME that airflow_env sets up (the `airflow dags list-runs` and
+    `tasks states-for-dag-run` commands say the same, at ~6 s of start-up each)."""
+    import sqlite3
 
-    runs = [r for r in cli("dags", "list-runs", DAG_ID) if str(r.get("logical_date", "")).startswith(day.isoformat())]
-    if not runs:
-        raise LookupError(f"no run of {DAG_ID} for {day}")
-    run = runs[0]
-    tasks = cli("tasks", "states-for-dag-run", DAG_ID, run["run_id"])
-    return run["state"], {t["task_id"]: t["state"] for t in tasks}
+    database = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        runs = db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? AND logical_date LIKE ? ORDER BY id DESC",
+                          (DAG_ID, f"{day.isoformat()}%")).fetchall()
+        if not runs:
+            raise LookupError(f"no run of {DAG_ID} for {day}")
+        run_id, state = runs[0]
+        tasks = db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", (DAG_ID, run_id)).fetchall()
+    return state, dict(tasks)
 
 
 def standalone() -> None:

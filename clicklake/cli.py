@@ -45,7 +45,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--step", type=_steps, default="all",
                      help="write: stage the tables; audit: the quality gate on the staged tables; "
                           "publish: replace the published date ranges with staged tables that passed; "
-                          "several joined by commas (write,audit), or all (the default)")
+                          "several joined by commas (write,audit), or all (the default: in one process, which "
+                          "publishes from memory and stages batches only when a gate fails)")
 
     sql = sub.add_parser("sql", help="query the lake's tables by name (bronze.*, silver.*, gold.*)")
     sql.add_argument("query")

@@ -300,7 +300,8 @@ def publish(spark, settings: Settings, layers, day: dt.date) -> dict[str, int]:
         for name in layer_tables(layer):
             staged = lake.read_staged(spark, name, settings.lake, day)
             if staged is None or not gate_passed(passed, name, staged):
-                what = "nothing is staged" if staged is None else f"staged version {staged.version} has no passed gate"
+                what = ("nothing is staged" if staged is None else "the batch this run holds has no passed gate"
+                        if staged.version is None else f"staged version {staged.version} has no passed gate")
                 raise gates.NotValidated(f"cannot publish {name} for {day}: {what}; published tables are unchanged")
             plan.append((name, staged, ranges[name]))
     # Checked all before publishing any: a refused table never leaves its layer half published.

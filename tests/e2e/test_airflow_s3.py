@@ -111,7 +111,7 @@ def test_a_bad_day_fails_its_gate_task_and_publishes_nothing(s3_env, airflow_env
     names the expectation in the task log, and the publish task never runs."""
     bad_day = D + dt.timedelta(days=1)
     raw = storage.open_location(s3_env["CLICKLAKE_RAW"], s3_settings(s3_env))
-    generate(bad_day, s3_env["CLICKLAKE_RAW"], visitors=100, seed=12, s3=s3_settings(s3_env))
+    generate(bad_day, s3_env["CLICKLAKE_RAW"], visitors=20, seed=12, s3=s3_settings(s3_env))
     first = next(k for k in raw.list(f"weblogs/dt={bad_day}") if k.endswith(".gz"))
     raw.put(first.replace(".log.gz", "-redelivered.log.gz"), raw.get(first))
     before = published_commits(s3_env)

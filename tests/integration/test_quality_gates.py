@@ -37,15 +37,16 @@ def rewrite_gzip(path: Path, change) -> None:
 
 
 def stage_spoiled(spark, settings, layer: str, name: str, spoil) -> None:
-    """Stage the layer's published rows of D, as a good write of D would stage them (without
-    recomputing the layer), with `spoil(rows)` staged in place of table `name`."""
+    """Hold the layer's published rows of D as a run's staged batches, as a good write of D in a
+    run of every step would hold them in memory (without recomputing the layer), with
+    `spoil(rows)` in place of table `name`."""
     ranges = pipeline.layer_job(layer).write_ranges(D, settings)
     for table_name in pipeline.layer_tables(layer):
         rows = lake.read_published_range(spark, table_name, settings.lake, *ranges[table_name])
         if table_name == name:
             rows = spoil(rows)
         rows = rows.localCheckpoint()
-        lake.stage(rows, table_name, settings.lake, D, rows.count())
+        lake.keep_staged(rows, table_name, settings.lake, D, rows.count())
 
 
 def results_of(spark, settings, layer: str) -> list:
@@ -165,8 +166,9 @@ def test_a_day_with_half_the_usual_volume_stops_at_the_bronze_gate(spark, both_d
 
 
 def test_a_rerun_after_the_rejected_batches_publishes_identical_tables(spark, both_days):
-    """The later good run: the bad days above left staged batches and failed verdicts behind
-    (a dropped column, negative durations, lost rows); a good rerun of D overwrites them, passes
+    """The later good run: the bad days above left staged batches (in this process and in the
+    lake) and failed verdicts behind (a dropped column, negative durations, lost rows, garbage);
+    a good rerun of D overwrites them, passes
     every gate and publishes exactly what was published before (nothing counted twice), one
     commit per table, and clears the staging."""
     before = versions(spark, both_days)
