@@ -236,7 +236,8 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
                                      for name, df in ready.items() if name not in kept}))
     finally:
         batches.release()
-    where = "kept it in memory until publish" if kept and len(kept) == len(ready) else "staged it"
+    where = ("staged it" if not kept else "kept it in memory until publish" if len(kept) == len(ready)
+             else f"staged {len(ready) - len(kept)} of its tables, kept the others in memory until publish")
     print(f"{layer}: computed {day} in {time.monotonic() - started:.0f}s and {where}: "
           + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
     return versions
