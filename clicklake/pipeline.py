@@ -358,9 +358,6 @@ def stage_kept_batches(spark, settings: Settings, day: dt.date, layers) -> None:
             continue
         rows = lake.read_published(spark, RESULTS, settings.lake).where(
             (F.col("run_date") == lake.lit_date(day)) & (F.col("layer") == layer)).collect()
-        schema = table(RESULTS).schema
-        restamped = [tuple(stored.get(r["table_name"], r["staged_version"]) if f.name == "staged_version" else r[f.name]
-                           for f in schema.fields) for r in rows]
-        df = spark.createDataFrame(restamped, schema)
-        lake.replace_rows(spark, df, RESULTS, settings.lake, f"run_date = '{day.isoformat()}' AND layer = '{layer}'")
-        _verdicts.pop((settings.lake, day), None)
+        record(spark, settings, layer, day, [
+            gates.CheckResult(r["table_name"], r["expectation"], r["arguments"], r["severity"], r["success"], r["observed"],
+                              stored.get(r["table_name"], r["staged_version"])) for r in rows])
