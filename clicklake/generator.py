@@ -525,14 +525,19 @@ class DayGenerator:
             path = f"weblogs/dt={self.delivery_date(r.t)}/{r.host}/access.{self.day}.log.gz"
             by_file[path].append((r.t, self._log_line(r)))
         malformed: Counter = Counter()
+        # by the delivery date of the file they are in, as the pipeline quarantines and counts them
+        malformed_delivered: dict[str, Counter] = defaultdict(Counter)
         for path in sorted(p for p in by_file if p.startswith("weblogs/")):
+            delivered = path.split("/")[1].removeprefix("dt=")
             lines = by_file[path]
             for kind in MALFORMED_LOG_KINDS:
                 victim = LogRecord(rng.choice(lines)[0], path.split("/")[2], "198.51.100.7", "GET", "/", "HTTP/1.1", 200, 1234, None, "Mozilla/5.0 (Windows NT 10.0)")
                 lines.append((victim.t, self._malformed_line(kind, victim)))
                 malformed[kind] += 1
+                malformed_delivered[delivered][kind] += 1
             lines.append((lines[-1][0], ""))
             malformed["empty_line"] += 1
+            malformed_delivered[delivered]["empty_line"] += 1
         for received, event in self.events:
             # the collector flushes every 10 minutes: events of the last minutes arrive in tomorrow's files
             part = "a" if rng.random() < 0.5 else "b"
@@ -543,6 +548,7 @@ class DayGenerator:
             received = self.day_start + rng.randint(0, DAY_MS - 3_600_000)
             by_file[path].append((received, self._invalid_event(kind, received)))
             malformed[kind] += 1
+            malformed_delivered[self.day.isoformat()][kind] += 1
         out = {}
         line_counts = {}
         for path, rows in sorted(by_file.items()):
@@ -550,7 +556,8 @@ class DayGenerator:
             text = "\n".join(line for _, line in rows) + "\n"
             out[path] = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
             line_counts[path] = len(rows)
-        return out, {"lines_per_file": line_counts, "malformed": dict(malformed)}
+        return out, {"lines_per_file": line_counts, "malformed": dict(malformed),
+                     "malformed_by_delivery_date": {d: dict(c) for d, c in sorted(malformed_delivered.items())}}
 
     def run(self) -> tuple[dict[str, bytes], list[dict], dict]:
         self.humans()
@@ -567,6 +574,7 @@ class DayGenerator:
             "events_duplicate": self.stats["events_duplicate"],
             "events_duplicate_by_delivery_date": dict(sorted(self.duplicates_delivered.items())),
             "malformed": counts["malformed"],
+            "malformed_by_delivery_date": counts["malformed_by_delivery_date"],
             "lines_per_file": counts["lines_per_file"],
         }
         return files, truth_sessions, summary

@@ -1,12 +1,13 @@
-"""The lakes the integration tests share: one generated landing zone and one lake holding D and
-D+1 (each full pipeline run costs tens of seconds, so the modules reuse them)."""
+"""The lakes the integration tests share: one generated landing zone of four days, one lake that
+ran them in order as the nightly schedule does, and one that ran them out of order as backfills
+do (each full pipeline run costs tens of seconds, so the modules reuse them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from lakes import CONVERGING, D, D1, VISITORS, make_settings, snapshot
+from lakes import CONVERGING, OUT_OF_ORDER, RUN_DATES, SEED, VISITORS, make_settings, snapshot
 
 from clicklake import pipeline
 from clicklake.config import Settings
@@ -16,26 +17,25 @@ from clicklake.generator import generate
 @pytest.fixture(scope="session")
 def landing(tmp_path_factory) -> Path:
     raw = tmp_path_factory.mktemp("raw")
-    # seed 2 with 150 visitors holds sessions across midnight, which the tests need
-    generate(D, str(raw), visitors=VISITORS, seed=2)
+    for day in RUN_DATES:  # one population: visitors return on the following days
+        generate(day, str(raw), visitors=VISITORS, seed=SEED)
     return raw
 
 
 @pytest.fixture(scope="session")
-def out_of_order(spark, landing, tmp_path_factory) -> tuple[Settings, dict]:
-    """A lake where D+1 ran before D (a backfill of D after the fact), and what its silver.hits
-    and gold tables held then."""
-    settings = make_settings(landing, tmp_path_factory.mktemp("lake"))
-    for day in (D1, D):
+def in_order(spark, landing, tmp_path_factory) -> Settings:
+    """A lake where D, D+1, D+2 and D+3 ran one after the other."""
+    settings = make_settings(landing, tmp_path_factory.mktemp("lake-in-order"))
+    for day in RUN_DATES:
         pipeline.run(spark, settings, day)
-    return settings, snapshot(spark, settings, CONVERGING)
+    return settings
 
 
 @pytest.fixture(scope="session")
-def both_days(spark, out_of_order) -> Settings:
-    """The same lake after D+1 ran again, now after D as the nightly schedule runs them. Its bronze
-    layer is not run again: the same landing files give the same rows (bronze reruns are tested
-    by test_a_rerun_after_the_rejected_batches_publishes_identical_tables)."""
-    settings, _ = out_of_order
-    pipeline.run(spark, settings, D1, layers=("silver", "gold"))
-    return settings
+def out_of_order(spark, landing, tmp_path_factory) -> dict:
+    """What silver.hits and the gold tables held after the same dates ran out of order (D+2, D,
+    D+3, D+1): D+2 before its earlier days, D+1 after every other day."""
+    settings = make_settings(landing, tmp_path_factory.mktemp("lake-out-of-order"))
+    for day in OUT_OF_ORDER:
+        pipeline.run(spark, settings, day)
+    return snapshot(spark, settings, CONVERGING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 from clicklake import lake
@@ -11,7 +12,15 @@ from clicklake.jobs.gold import TABLES as GOLD
 
 D = dt.date(2026, 11, 28)
 D1 = D + dt.timedelta(days=1)
+# The days whose truth the tests check. The generator also writes D+3, so that its run (a full
+# night, which the volume gate expects) completes D+2's sessions across midnight and late events.
+DAYS = tuple(D + dt.timedelta(days=k) for k in range(3))
+RUN_DATES = DAYS + (D + dt.timedelta(days=3),)
+# A backfill in the middle of the range and a day run again after the later ones.
+OUT_OF_ORDER = (DAYS[2], D, RUN_DATES[3], D1)
 VISITORS = 150
+# Seed 1 with 150 visitors holds a session across each midnight of DAYS (checked by the tests).
+SEED = 1
 # The tables a run rewrites beyond its own date (late data, sessions across midnight).
 CONVERGING = GOLD + ("silver.hits",)
 
@@ -27,3 +36,15 @@ def snapshot(spark, settings: Settings, names) -> dict[str, list]:
         df = lake.read_published(spark, name, settings.lake)
         out[name] = sorted(tuple(r) for r in df.collect()) if df is not None else None
     return out
+
+
+def truth(raw: Path, day: dt.date) -> tuple[list[dict], dict]:
+    """The generator's sessions of `day` and its summary."""
+    base = raw / "_truth" / f"dt={day}"
+    sessions = [json.loads(line) for line in (base / "sessions.ndjson").read_text().splitlines() if line]
+    return sessions, json.loads((base / "summary.json").read_text())
+
+
+def summaries(raw: Path) -> list[dict]:
+    """The summary of every generated day (a day's files also land in the next day's folder)."""
+    return [truth(raw, day)[1] for day in RUN_DATES]

@@ -1,6 +1,6 @@
 """Write-audit-publish under bad batches: each kind of bad day is stopped by the gate that owns it,
 with the failed expectation named, and the published tables keep their Delta versions; a good
-run afterwards publishes normally. Runs on the shared lake with D and D+1 published."""
+run afterwards publishes normally. Runs on the shared lake that ran D to D+3 in order."""
 
 from __future__ import annotations
 
@@ -55,129 +55,129 @@ def results_of(spark, settings, layer: str) -> list:
     return rows
 
 
-def test_negative_durations_forced_into_staging_fail_the_gold_gate_and_cannot_be_published(spark, both_days):
-    before = versions(spark, both_days)
-    stage_spoiled(spark, both_days, "gold", "gold.sessions", lambda sessions: sessions.withColumn(
+def test_negative_durations_forced_into_staging_fail_the_gold_gate_and_cannot_be_published(spark, in_order):
+    before = versions(spark, in_order)
+    stage_spoiled(spark, in_order, "gold", "gold.sessions", lambda sessions: sessions.withColumn(
         "duration_s", F.when(F.col("pageviews") > 1, F.lit(-5.0)).otherwise(F.col("duration_s"))))
 
     with pytest.raises(GateFailed) as failed:
-        pipeline.audit(spark, both_days, "gold", D)
+        pipeline.audit(spark, in_order, "gold", D)
     message = str(failed.value)
     assert "quality gate of gold failed" in message
     assert "[FAIL] gold.sessions: expect_column_values_to_be_between(column=duration_s, min_value=0.0, max_value=86400.0)" in message
     assert "e.g. [-5.0" in message
-    stored = [r for r in results_of(spark, both_days, "gold") if r["expectation"] == "expect_column_values_to_be_between"
+    stored = [r for r in results_of(spark, in_order, "gold") if r["expectation"] == "expect_column_values_to_be_between"
               and "duration_s" in r["arguments"]]
     assert len(stored) == 1 and not stored[0]["success"] and stored[0]["severity"] == "fail"
     with pytest.raises(NotValidated, match="gold.page_views"):
-        pipeline.publish(spark, both_days, ("gold",), D)
-    assert versions(spark, both_days) == before
+        pipeline.publish(spark, in_order, ("gold",), D)
+    assert versions(spark, in_order) == before
 
 
-def test_a_staged_table_that_lost_a_column_fails_the_schema_check(spark, both_days):
-    before = versions(spark, both_days)
-    stage_spoiled(spark, both_days, "gold", "gold.sessions", lambda sessions: sessions.drop("channel"))
+def test_a_staged_table_that_lost_a_column_fails_the_schema_check(spark, in_order):
+    before = versions(spark, in_order)
+    stage_spoiled(spark, in_order, "gold", "gold.sessions", lambda sessions: sessions.drop("channel"))
 
     with pytest.raises(GateFailed) as failed:
-        pipeline.audit(spark, both_days, "gold", D)
+        pipeline.audit(spark, in_order, "gold", D)
     message = str(failed.value)
     assert "[FAIL] gold.sessions: columns_match_schema(schemas/gold.sessions.json) observed missing ['channel']" in message
     assert "[FAIL] quality.reconciliation" in message  # not run on a malformed batch, so not passed
     with pytest.raises(NotValidated):
-        pipeline.publish(spark, both_days, ("gold",), D)
-    assert versions(spark, both_days) == before
+        pipeline.publish(spark, in_order, ("gold",), D)
+    assert versions(spark, in_order) == before
 
 
-def test_silver_rows_lost_between_layers_fail_the_reconciliation(spark, both_days):
-    before = versions(spark, both_days)
-    victim = lake.read_published_range(spark, "silver.weblog_hits", both_days.lake, D, D).select("source_file").first()["source_file"]
-    stage_spoiled(spark, both_days, "silver", "silver.weblog_hits",
+def test_silver_rows_lost_between_layers_fail_the_reconciliation(spark, in_order):
+    before = versions(spark, in_order)
+    victim = lake.read_published_range(spark, "silver.weblog_hits", in_order.lake, D, D).select("source_file").first()["source_file"]
+    stage_spoiled(spark, in_order, "silver", "silver.weblog_hits",
                   lambda hits: hits.where(~((F.col("source_file") == victim) & (F.col("line_number") <= 3))))
 
     with pytest.raises(GateFailed) as failed:
-        pipeline.audit(spark, both_days, "silver", D)
+        pipeline.audit(spark, in_order, "silver", D)
     message = str(failed.value)
     assert "[FAIL] quality.reconciliation: expect_column_pair_values_to_be_equal(column_A=expected, column_B=observed)" in message
     assert f"bronze lines = silver rows + duplicates + quarantined + skipped [{victim}]" in message
-    assert versions(spark, both_days) == before
+    assert versions(spark, in_order) == before
 
 
-def test_a_day_of_mostly_garbage_lines_stops_at_the_silver_gate(spark, both_days, landing, tmp_path):
+def test_a_day_of_mostly_garbage_lines_stops_at_the_silver_gate(spark, in_order, landing, tmp_path):
     raw = copy_landing_day(landing, tmp_path / "raw")
     for path in (raw / "weblogs").rglob("*.gz"):
         rewrite_gzip(path, lambda lines: lines + [f"garbage {i} ###" for i in range(len(lines) * 3 // 2)])
-    before = versions(spark, both_days)
+    before = versions(spark, in_order)
 
     with pytest.raises(GateFailed) as failed:
-        pipeline.run(spark, dataclasses.replace(both_days, raw=str(raw)), D)
+        pipeline.run(spark, dataclasses.replace(in_order, raw=str(raw)), D)
     message = str(failed.value)
     assert "quality gate of silver failed" in message
     assert "[FAIL] silver.file_audit: expect_column_values_to_be_between(column=quarantine_share, row_condition=lines >= 100, min_value=0.0, max_value=0.2)" in message
-    assert versions(spark, both_days) == before
+    assert versions(spark, in_order) == before
     # The run held its batches in memory; the failed gate stored them as staged tables and the
     # verdicts name their versions, so the steps can be rerun one by one from another process.
     lake.forget_staged()
-    staged = {n: lake.read_staged(spark, n, both_days.lake, D) for n in pipeline.layer_tables("bronze") + pipeline.layer_tables("silver")}
+    staged = {n: lake.read_staged(spark, n, in_order.lake, D) for n in pipeline.layer_tables("bronze") + pipeline.layer_tables("silver")}
     assert all(s is not None and s.version is not None for s in staged.values()), staged
-    passed = pipeline.passed_versions(spark, both_days, D)
+    passed = pipeline.passed_versions(spark, in_order, D)
     assert {n: passed.get(n) for n in pipeline.layer_tables("bronze")} == {n: staged[n].version for n in pipeline.layer_tables("bronze")}
     assert not any(n in passed for n in pipeline.layer_tables("silver")), "silver's gate failed"
 
 
-def test_a_duplicated_input_file_stops_at_the_bronze_gate(spark, both_days, landing, tmp_path, capsys):
+def test_a_duplicated_input_file_stops_at_the_bronze_gate(spark, in_order, landing, tmp_path, capsys):
     raw = copy_landing_day(landing, tmp_path / "raw")
     original = sorted((raw / "weblogs").rglob("*.gz"))[0]
     shutil.copy(original, original.with_name("redelivered-" + original.name))
-    before = versions(spark, both_days)
+    before = versions(spark, in_order)
 
-    code = cli.main(["run", "--date", str(D), "--raw", str(raw), "--lake", both_days.lake])
+    code = cli.main(["run", "--date", str(D), "--raw", str(raw), "--lake", in_order.lake])
     message = capsys.readouterr().err
     assert code == cli.EXIT_GATE, message
     assert "quality gate of bronze failed" in message
     assert "[FAIL] bronze.landing_files: expect_column_values_to_be_unique(column=fingerprint) observed 2 unexpected" in message
-    assert versions(spark, both_days) == before
+    assert versions(spark, in_order) == before
 
 
-def test_a_day_with_half_the_usual_volume_stops_at_the_bronze_gate(spark, both_days, landing, tmp_path):
+def test_a_day_with_half_the_usual_volume_stops_at_the_bronze_gate(spark, in_order, landing, tmp_path):
     # History: three earlier delivery days as large as D (D's own file rows, re-dated).
-    files = lake.read_published_range(spark, "bronze.landing_files", both_days.lake, D, D)
+    files = lake.read_published_range(spark, "bronze.landing_files", in_order.lake, D, D)
     history_start, history_end = D - dt.timedelta(days=3), D - dt.timedelta(days=1)
     history = None
     for back in (1, 2, 3):
         day = files.withColumn("dt", F.date_sub("dt", back)).withColumn("source_file", F.concat("source_file", F.lit(f"#{back}")))
         history = day if history is None else history.unionByName(day)
-    lake.publish(spark, history, "bronze.landing_files", both_days.lake, history_start, history_end)
+    lake.publish(spark, history, "bronze.landing_files", in_order.lake, history_start, history_end)
     normal = {r["source"]: r["lines"] for r in files.groupBy("source").agg(F.sum("lines").alias("lines")).collect()}
 
     raw = copy_landing_day(landing, tmp_path / "raw")
     for path in (raw / "weblogs").rglob("*.gz"):
         rewrite_gzip(path, lambda lines: lines[: len(lines) * 2 // 5])
-    before = versions(spark, both_days)
+    before = versions(spark, in_order)
     try:
         with pytest.raises(GateFailed) as failed:
-            pipeline.run(spark, dataclasses.replace(both_days, raw=str(raw)), D, layers=("bronze",))
+            pipeline.run(spark, dataclasses.replace(in_order, raw=str(raw)), D, layers=("bronze",))
         message = str(failed.value)
         floor = int(0.5 * normal["weblog"])
         assert f"[FAIL] bronze.weblog_lines: expect_table_row_count_to_be_between(min_value={floor})" in message
         assert "bronze.tag_events: expect_table_row_count_to_be_between" not in message, "the tag events came in full"
-        assert versions(spark, both_days) == before
+        assert versions(spark, in_order) == before
     finally:
-        lake.publish(spark, files.limit(0), "bronze.landing_files", both_days.lake, history_start, history_end)
+        lake.publish(spark, files.limit(0), "bronze.landing_files", in_order.lake, history_start, history_end)
 
 
-def test_a_rerun_after_the_rejected_batches_publishes_identical_tables(spark, both_days):
+def test_a_rerun_after_the_rejected_batches_publishes_identical_tables(spark, in_order):
     """The later good run: the bad days above left staged batches (in this process and in the
     lake) and failed verdicts behind (a dropped column, negative durations, lost rows, garbage);
     a good rerun of D overwrites them, passes
     every gate and publishes exactly what was published before (nothing counted twice), one
     commit per table, and clears the staging."""
-    before = versions(spark, both_days)
-    rows_before = {n: sorted(tuple(r) for r in lake.read_published(spark, n, both_days.lake).collect()) for n in PUBLISHED}
-    pipeline.run(spark, both_days, D)
-    after = versions(spark, both_days)
+    before = versions(spark, in_order)
+    rows_before = {n: sorted(tuple(r) for r in lake.read_published(spark, n, in_order.lake).collect()) for n in PUBLISHED}
+    pipeline.run(spark, in_order, D)
+    after = versions(spark, in_order)
     assert all(after[n] == before[n] + 1 for n in PUBLISHED), (before, after)
-    assert all(lake.read_staged(spark, n, both_days.lake, D) is None for n in PUBLISHED), "publishing clears the staging"
-    assert {n: sorted(tuple(r) for r in lake.read_published(spark, n, both_days.lake).collect()) for n in PUBLISHED} == rows_before
-    verdicts = lake.read_published(spark, pipeline.RESULTS, both_days.lake).where(F.col("run_date") == lake.lit_date(D))
+    assert all(lake.read_staged(spark, n, in_order.lake, D) is None for n in PUBLISHED), "publishing clears the staging"
+    assert {n: sorted(tuple(r) for r in lake.read_published(spark, n, in_order.lake).collect()) for n in PUBLISHED} == rows_before
+    verdicts = lake.read_published(spark, pipeline.RESULTS, in_order.lake).where(F.col("run_date") == lake.lit_date(D))
     assert verdicts.where("severity = 'fail' AND NOT success").count() == 0
     assert {r["layer"] for r in verdicts.select("layer").distinct().collect()} == {"bronze", "silver", "gold"}

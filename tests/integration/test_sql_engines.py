@@ -21,11 +21,11 @@ def comparable(rows) -> list[tuple]:
     return sorted((tuple(plain(v) for v in row) for row in rows), key=repr)
 
 
-def test_duckdb_reads_every_table_as_spark_does(spark, both_days):
-    con = duck.connect(both_days.lake)
+def test_duckdb_reads_every_table_as_spark_does(spark, in_order):
+    con = duck.connect(in_order.lake)
     compared = []
     for name in sorted(all_tables()):
-        published = lake.read_published(spark, name, both_days.lake)
+        published = lake.read_published(spark, name, in_order.lake)
         if published is None:
             continue
         in_duckdb = con.sql(f"SELECT {', '.join(published.columns)} FROM {name}").fetchall()
@@ -35,10 +35,10 @@ def test_duckdb_reads_every_table_as_spark_does(spark, both_days):
 
 
 @pytest.mark.parametrize("engine", ["spark", "duckdb"])
-def test_the_sql_command_answers_by_table_name(spark, both_days, capsys, engine):
+def test_the_sql_command_answers_by_table_name(spark, in_order, capsys, engine):
     query = "SELECT session_date, count(*) AS sessions FROM gold.sessions GROUP BY session_date ORDER BY session_date"
-    code = cli.main(["sql", "--engine", engine, "--format", "json", "--lake", both_days.lake, query])
+    code = cli.main(["sql", "--engine", engine, "--format", "json", "--lake", in_order.lake, query])
     assert code == 0
     answered = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    expected = lake.read_published(spark, "gold.sessions", both_days.lake).groupBy("session_date").count().orderBy("session_date").collect()
+    expected = lake.read_published(spark, "gold.sessions", in_order.lake).groupBy("session_date").count().orderBy("session_date").collect()
     assert answered and answered == [{"session_date": str(r["session_date"]), "sessions": r["count"]} for r in expected]

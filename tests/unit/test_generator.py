@@ -69,6 +69,9 @@ def test_traffic_mix(day):
     assert any(len(uas) > 1 for uas in shared_ip.values()), "two visitors behind one NAT"
     assert summary["events_duplicate"] > 0
     assert summary["malformed"]["unparseable_line"] >= 1 and summary["malformed"]["malformed_json"] == 1
+    by_date = sum((collections.Counter(kinds) for kinds in summary["malformed_by_delivery_date"].values()), collections.Counter())
+    assert by_date == summary["malformed"] and len(summary["malformed_by_delivery_date"]) == 2, \
+        "the dirty lines of the day's files and of its tail in tomorrow's files, counted per delivery date"
 
 
 def test_truth_sessions_are_separable_by_the_30_minute_rule(day):
