@@ -45,6 +45,8 @@ def test_gold_sessions_equal_the_generators_truth(spark, in_order, landing, day)
     assert len(got) == summary["sessions"]
     assert session_keys(got) == session_keys(want)
     assert any(t["crosses_midnight"] for t in expected), "the sample must hold a session across this day's midnight"
+    late = published_on(spark, in_order, "gold.daily_kpis", day + dt.timedelta(days=1)).first()["late_events_received"]
+    assert late > 0, "the sample must hold events of this day delivered in the next day's files"
     visitors = sessions.select("visitor_id").distinct().count()
     assert visitors == summary["visitors"]
 
