@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED := set -a && . infra/embedded.env && set +a
 
-.PHONY: setup demo test test-fast bench-parse sql s3-start s3-stop airflow clean distclean
+.PHONY: setup demo test test-fast bench-parse sql sql-server s3-start s3-stop airflow clean distclean
 
 setup: $(STAMP)
 
@@ -41,6 +41,11 @@ bench-parse: setup
 
 sql: setup s3-start
 	@$(EMBEDDED) && $(BIN)/clicklake sql "$(Q)"
+
+# Spark's Thrift JDBC/ODBC server on jdbc:hive2://127.0.0.1:10000/default over the embedded lake
+# (read-only; PORT=... to move it); Ctrl-C stops it.
+sql-server: setup s3-start
+	@$(EMBEDDED) && $(BIN)/clicklake serve-sql --port $(or $(PORT),10000)
 
 s3-start: setup
 	@$(EMBEDDED) && infra/s3-local start

@@ -56,6 +56,14 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("--engine", choices=("spark", "duckdb"), default="spark",
                      help="spark (Spark SQL, the default) or duckdb (no JVM: DuckDB over the tables' current versions, read with delta-rs)")
 
+    serve = sub.add_parser("serve-sql", help="serve the lake's tables to JDBC/ODBC tools (Spark Thrift server, HiveServer2 protocol)")
+    serve.add_argument("--lake", help="lake root (default $CLICKLAKE_LAKE)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=10000)
+    serve.add_argument("--metastore", help="Hive metastore: a folder for an embedded Derby database (default .data/metastore, "
+                                           "$CLICKLAKE_METASTORE) or thrift://host:9083 for a shared metastore service")
+    serve.add_argument("--writable", action="store_true", help="let SQL users change tables (read-only by default)")
+
     parse_log = sub.add_parser("parse-log", help="parse one access-log file and print statistics")
     parse_log.add_argument("file")
     parse_log.add_argument("--format", default="auto",
@@ -132,10 +140,17 @@ def cmd_sql(args) -> int:
         result = duck.connect(settings.lake, settings.s3).sql(args.query)
         columns, rows = result.columns, result.limit(args.limit).fetchall()
     else:
+        import os
+
+        from clicklake import sql_server
         from clicklake.catalog import register_tables
         from clicklake.spark import get_spark
 
-        spark = get_spark("clicklake sql", settings.s3)
+        # A shared metastore service is used as is; the embedded Derby one is held by a running
+        # serve-sql, so this command registers the same names in its own session catalog.
+        metastore = os.environ.get("CLICKLAKE_METASTORE", "")
+        conf = sql_server.metastore_conf(metastore) if metastore.startswith("thrift://") else None
+        spark = get_spark("clicklake sql", settings.s3, extra_conf=conf)
         register_tables(spark, settings.lake)
         df = spark.sql(args.query)
         columns, rows = df.columns, [tuple(r) for r in df.limit(args.limit).collect()]
@@ -151,6 +166,16 @@ def cmd_sql(args) -> int:
     else:
         print(format_table(columns, rows))
     return 0
+
+
+def cmd_serve_sql(args) -> int:
+    import os
+
+    from clicklake import sql_server
+
+    settings = _settings(lake=args.lake, need_raw=False)
+    metastore = args.metastore or os.environ.get("CLICKLAKE_METASTORE") or sql_server.default_metastore()
+    return sql_server.serve(settings, args.host, args.port, metastore, read_only=not args.writable)
 
 
 def format_table(columns, rows) -> str:
@@ -221,7 +246,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "generate": cmd_generate, "sql": cmd_sql, "parse-log": cmd_parse_log, "demo": cmd_demo,
-            "convert-snowplow": cmd_convert_snowplow}
+            "convert-snowplow": cmd_convert_snowplow, "serve-sql": cmd_serve_sql}
 
 
 def main(argv: list[str] | None = None) -> int:

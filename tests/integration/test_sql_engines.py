@@ -1,15 +1,29 @@
-"""The analyst's no-JVM path: DuckDB over the lake's tables (read with delta-rs) sees exactly the
-rows Spark sees, table by table, and `clicklake sql` answers by table name with either engine."""
+"""SQL tools' paths into the lake: the Thrift JDBC server answers beeline as `clicklake sql` does
+and refuses writes; DuckDB over the lake's tables (read with delta-rs, no JVM) sees exactly the rows
+Spark sees, table by table; `clicklake sql` answers by table name with either engine."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pyspark
 import pytest
 
-from clicklake import cli, duck, lake
+from clicklake import catalog, cli, duck, lake
+from clicklake.config import spark_uri
 from clicklake.tables import all_tables
+
+BEELINE = Path(pyspark.__file__).resolve().parent / "bin" / "beeline"
 
 
 def comparable(rows) -> list[tuple]:
@@ -42,3 +56,82 @@ def test_the_sql_command_answers_by_table_name(spark, in_order, capsys, engine):
     answered = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = lake.read_published(spark, "gold.sessions", in_order.lake).groupBy("session_date").count().orderBy("session_date").collect()
     assert answered and answered == [{"session_date": str(r["session_date"]), "sessions": r["count"]} for r in expected]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def beeline(url: str, query: str) -> subprocess.CompletedProcess:
+    """One statement through beeline, Hive's JDBC command-line client (from the pyspark wheel)."""
+    return subprocess.run([str(BEELINE), "-u", url, "-n", "analyst", "--outputformat=csv2", "--silent=true", "-e", query],
+                          capture_output=True, text=True, timeout=180)
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    # beeline echoes its prompt ("0: jdbc:hive2://...> ") before the header when not on a terminal
+    lines = (re.sub(r"^\d+: jdbc:hive2://\S+> ", "", line) for line in text.splitlines())
+    return list(csv.reader(line for line in lines if line and not line.startswith("WARNING")))
+
+
+def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refuses_writes(spark, in_order, tmp_path, capsys):
+    port = free_port()
+    log = tmp_path / "serve-sql.log"
+    with log.open("w") as err:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "clicklake", "serve-sql", "--lake", in_order.lake, "--port", str(port),
+             "--metastore", str(tmp_path / "metastore")],
+            stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = None
+        deadline = time.monotonic() + 240
+        while url is None and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            if not line:
+                break
+            if line.startswith("JDBC URL: "):
+                url = line.split()[2]
+        assert url == f"jdbc:hive2://127.0.0.1:{port}/default", log.read_text()[-3000:]
+
+        queries = [
+            "SELECT session_date, count(*) AS sessions FROM gold.sessions GROUP BY session_date ORDER BY session_date",
+            # decimals print alike in Java and Python; doubles need not
+            "SELECT date, visitors, new_visitors, sessions, pageviews, CAST(bounce_rate AS DECIMAL(12, 6)) AS bounce_rate, "
+            "CAST(avg_session_duration_s AS DECIMAL(16, 3)) AS avg_session_duration_s FROM gold.daily_kpis ORDER BY date",
+        ]
+        for query in queries:
+            answered = beeline(url, query)
+            assert answered.returncode == 0, answered.stderr[-3000:]
+            assert cli.main(["sql", "--format", "csv", "--lake", in_order.lake, query]) == 0
+            expected = csv_rows(capsys.readouterr().out)
+            assert len(expected) > 2 and csv_rows(answered.stdout) == expected, query
+
+        refused = beeline(url, "DELETE FROM gold.daily_kpis WHERE true")
+        assert refused.returncode != 0 and "read-only: DeleteCommand is not allowed" in refused.stdout + refused.stderr
+        kept = beeline(url, "SELECT count(*) AS n FROM gold.daily_kpis")
+        assert csv_rows(kept.stdout)[1] == [str(lake.read_published(spark, "gold.daily_kpis", in_order.lake).count())]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=120)
+    assert code == 0, log.read_text()[-3000:]
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "the server stopped listening"
+    assert (tmp_path / "metastore" / "metastore_db").is_dir(), "the catalog is a persistent Derby metastore"
+
+
+def test_a_name_registered_for_another_lake_is_pointed_at_this_one(spark, in_order, tmp_path):
+    other = str(tmp_path / "other-lake")
+    spec = all_tables()["gold.daily_kpis"]
+    lake.read_published(spark, "gold.daily_kpis", in_order.lake).limit(1).write.format("delta").save(spark_uri(spec.path(other)))
+    try:
+        assert catalog.register_tables(spark, other) == ["gold.daily_kpis"]
+        assert spark.table("gold.daily_kpis").count() == 1
+        catalog.register_tables(spark, in_order.lake)
+        kind, location = catalog.registration(spark, "gold.daily_kpis")
+        assert kind == "EXTERNAL" and location.rstrip("/").endswith(spec.path(in_order.lake).rstrip("/"))
+        assert spark.table("gold.daily_kpis").count() == lake.read_published(spark, "gold.daily_kpis", in_order.lake).count()
+        assert lake.read_published(spark, "gold.daily_kpis", other).count() == 1, "re-pointing a name leaves the files alone"
+    finally:
+        catalog.register_tables(spark, in_order.lake)
