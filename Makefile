@@ -12,7 +12,8 @@ EMBEDDED := set -a && . infra/embedded.env && set +a
 setup: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml Makefile
-	@command -v java >/dev/null || { echo "Java 17 is required (Spark runs on the JVM): install openjdk-17-jre" >&2; exit 1; }
+	@command -v java >/dev/null || { echo "Java 17 is required (Spark runs on the JVM): install openjdk-17-jdk-headless" >&2; exit 1; }
+	@command -v javac >/dev/null || { echo "A Java 17 JDK is required (javac builds the SQL server's read-only check): install openjdk-17-jdk-headless" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
 	@# Compiled now, once: where PYTHONDONTWRITEBYTECODE is set, every process (each Airflow task,
