@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED := set -a && . infra/embedded.env && set +a
 
-.PHONY: setup demo test test-fast bench-parse sql sql-server s3-start s3-stop airflow clean distclean
+.PHONY: setup demo test test-fast bench-parse sql sql-server s3-start s3-stop airflow screenshots clean distclean
 
 setup: $(STAMP)
 
@@ -57,6 +57,13 @@ s3-stop:
 # Airflow UI on http://127.0.0.1:8080 with the DAG; Ctrl-C stops it.
 airflow: setup s3-start
 	@$(EMBEDDED) && $(BIN)/python -m clicklake.airflow_local standalone
+
+# The README's Airflow screenshots (docs/images/) from the real UI in a headless Chromium, and a
+# 3-day backfill started from the UI, timed and checked against single runs of the same dates.
+# Needs Debian's Chromium (apt-get install chromium; CHROMIUM=... for another one).
+screenshots: setup s3-start
+	$(BIN)/uv pip install --quiet -p $(BIN)/python playwright==1.65.2
+	@$(EMBEDDED) && $(BIN)/python infra/airflow-screenshots.py
 
 clean:
 	rm -rf .data/demo .pytest_cache spark-warehouse

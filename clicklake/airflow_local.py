@@ -27,6 +27,10 @@ def airflow_env(home: Path, dags: Path, base: dict[str, str] | None = None) -> d
     }
     if env.get("AWS_ENDPOINT_URL_S3"):
         connection["extra"]["endpoint_url"] = env["AWS_ENDPOINT_URL_S3"]
+    # `airflow standalone` starts its scheduler, API server and the rest as `airflow ...` from PATH:
+    # this interpreter's bin folder (the venv's) comes first, activated or not.
+    bin_dir = str(Path(airflow_bin()).parent)
+    env["PATH"] = os.pathsep.join([bin_dir] + [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir])
     env.update(
         {
             "AIRFLOW_HOME": str(home),
