@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import sys
 
@@ -140,8 +141,6 @@ def cmd_sql(args) -> int:
         result = duck.connect(settings.lake, settings.s3).sql(args.query)
         columns, rows = result.columns, result.limit(args.limit).fetchall()
     else:
-        import os
-
         from clicklake import sql_server
         from clicklake.catalog import register_tables
         from clicklake.spark import get_spark
@@ -169,8 +168,6 @@ def cmd_sql(args) -> int:
 
 
 def cmd_serve_sql(args) -> int:
-    import os
-
     from clicklake import sql_server
 
     settings = _settings(lake=args.lake, need_raw=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from clicklake.config import S3Settings, repo_root
 
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 # Delta's artifact carries the Spark version; hadoop-aws must equal the hadoop client inside pyspark.
 SPARK_PACKAGES = (
     "io.delta:delta-spark_4.1_2.13:4.4.0",
@@ -114,7 +115,7 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
         builder = builder.config("spark.jars.packages", ",".join(SPARK_PACKAGES)).config("spark.jars.ivy", str(ivy))
 
     conf = {
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         # Every timestamp in the lake is UTC; parsing honours the offset written in each line.
         "spark.sql.session.timeZone": "UTC",
@@ -170,51 +171,3 @@ if __name__ == "__main__":
     session = get_spark("clicklake setup")
     print("Spark", session.version, "with Delta Lake and S3A jars:", _jar_manifest())
     session.stop()
-
-
-def read_only_extension_jar() -> Path:
-    """The jar of clicklake's read-only check (clicklake/jvm/ReadOnlyExtension.java).
-
-    The class is compiled once with the JDK's javac against pyspark's jars into the cache folder;
-    a new source compiles again. It checks nothing until the JVM calls its enable().
-    """
-    import hashlib
-    import shutil
-    import subprocess
-    import tempfile
-    import zipfile
-
-    import pyspark
-
-    source = Path(__file__).resolve().parent / "jvm" / "ReadOnlyExtension.java"
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    jar = cache_dir() / "jvm" / f"clicklake-readonly-{digest}.jar"
-    if not jar.is_file():
-        javac = shutil.which("javac")
-        if javac is None:
-            raise RuntimeError("the read-only SQL server compiles a small Java class once and needs a JDK's javac "
-                               "(Debian: apt-get install openjdk-17-jdk-headless); or start it with --writable")
-        jars = Path(pyspark.__file__).resolve().parent / "jars"
-        with tempfile.TemporaryDirectory() as build:
-            subprocess.run([javac, "-nowarn", "-cp", str(jars / "*"), "-d", build, str(source)], check=True)
-            jar.parent.mkdir(parents=True, exist_ok=True)
-            partial = jar.with_suffix(".tmp")
-            with zipfile.ZipFile(partial, "w") as out:
-                for cls in Path(build).rglob("*.class"):
-                    out.write(cls, cls.relative_to(build).as_posix())
-            partial.replace(jar)
-    return jar
-
-
-# Of the resolved jars, those the Thrift server's sessions load classes from by name (the Delta
-# catalog, S3A). Not their dependencies: pyspark's own versions of those (Jackson) must win.
-SERVER_CLASSPATH_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "awssdk_bundle-", "analyticsaccelerator-s3-")
-
-
-def server_classpath() -> list[str]:
-    """The Delta and S3A jars, for the driver's own class path: the Thrift server opens its
-    sessions on threads that do not see jars added through spark.jars."""
-    jars = _cached_jars()
-    if jars is None:
-        raise RuntimeError("the Delta and S3A jars are not resolved yet: run `make setup` (or any clicklake run) first")
-    return [j for j in jars if any(part in Path(j).name for part in SERVER_CLASSPATH_JARS)]

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from clicklake.config import ConfigError, Settings, repo_root
+from clicklake.spark import DELTA_EXTENSION, _cached_jars, cache_dir, get_spark
 
 
 def default_metastore() -> str:
@@ -42,9 +43,56 @@ def metastore_conf(metastore: str) -> dict[str, str]:
     return conf
 
 
-def server_conf(host: str, port: int, read_only: bool) -> dict[str, str]:
-    from clicklake.spark import read_only_extension_jar, server_classpath
+def read_only_extension_jar() -> Path:
+    """The jar of clicklake's read-only check (clicklake/jvm/ReadOnlyExtension.java).
 
+    The class is compiled once with the JDK's javac against pyspark's jars into the cache folder;
+    a new source compiles again. It checks nothing until the JVM calls its enable().
+    """
+    import hashlib
+    import shutil
+    import subprocess
+    import tempfile
+    import zipfile
+
+    import pyspark
+
+
+    source = Path(__file__).resolve().parent / "jvm" / "ReadOnlyExtension.java"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    jar = cache_dir() / "jvm" / f"clicklake-readonly-{digest}.jar"
+    if not jar.is_file():
+        javac = shutil.which("javac")
+        if javac is None:
+            raise RuntimeError("the read-only SQL server compiles a small Java class once and needs a JDK's javac "
+                               "(Debian: apt-get install openjdk-17-jdk-headless); or start it with --writable")
+        jars = Path(pyspark.__file__).resolve().parent / "jars"
+        with tempfile.TemporaryDirectory() as build:
+            subprocess.run([javac, "-nowarn", "-cp", str(jars / "*"), "-d", build, str(source)], check=True)
+            jar.parent.mkdir(parents=True, exist_ok=True)
+            partial = jar.with_suffix(".tmp")
+            with zipfile.ZipFile(partial, "w") as out:
+                for cls in Path(build).rglob("*.class"):
+                    out.write(cls, cls.relative_to(build).as_posix())
+            partial.replace(jar)
+    return jar
+
+
+# Of the resolved jars, those the Thrift server's sessions load classes from by name (the Delta
+# catalog, S3A). Not their dependencies: pyspark's own versions of those (Jackson) must win.
+SERVER_CLASSPATH_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "awssdk_bundle-", "analyticsaccelerator-s3-")
+
+
+def server_classpath() -> list[str]:
+    """The Delta and S3A jars, for the driver's own class path: the Thrift server opens its
+    sessions on threads that do not see jars added through spark.jars."""
+    jars = _cached_jars()
+    if jars is None:
+        raise RuntimeError("the Delta and S3A jars are not resolved yet: run `make setup` (or any clicklake run) first")
+    return [j for j in jars if any(part in Path(j).name for part in SERVER_CLASSPATH_JARS)]
+
+
+def server_conf(host: str, port: int, read_only: bool) -> dict[str, str]:
     classpath = server_classpath()
     conf = {
         "spark.hadoop.hive.server2.thrift.bind.host": host,
@@ -53,7 +101,7 @@ def server_conf(host: str, port: int, read_only: bool) -> dict[str, str]:
     }
     if read_only:
         classpath.append(str(read_only_extension_jar()))
-        conf["spark.sql.extensions"] = "io.delta.sql.DeltaSparkSessionExtension,clicklake.jvm.ReadOnlyExtension"
+        conf["spark.sql.extensions"] = f"{DELTA_EXTENSION},clicklake.jvm.ReadOnlyExtension"
     conf["spark.driver.extraClassPath"] = ":".join(classpath)
     return conf
 
@@ -71,7 +119,6 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
 
 def serve(settings: Settings, host: str, port: int, metastore: str, read_only: bool = True, out=sys.stdout) -> int:
     from clicklake.catalog import register_tables
-    from clicklake.spark import get_spark
 
     with socket.socket() as sock:
         if sock.connect_ex((host, port)) == 0:
