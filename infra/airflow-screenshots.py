@@ -40,9 +40,9 @@ IMAGES = REPO / "docs" / "images"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
-def api(path: str, token: str | None = None, body: dict | None = None, method: str | None = None) -> dict:
-    request = urllib.request.Request(UI + path, data=json.dumps(body).encode() if body is not None else None,
-                                     method=method or ("POST" if body is not None else "GET"))
+def api(path: str, token: str | None = None, body: dict | None = None) -> dict:
+    """GET, or POST with a JSON body (urllib picks the method from whether there is data)."""
+    request = urllib.request.Request(UI + path, data=json.dumps(body).encode() if body is not None else None)
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
