@@ -25,6 +25,8 @@ classification downstream are shared. A line a family cannot read gets `problem`
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from dataclasses import dataclass
 
@@ -190,10 +192,15 @@ def regex_fields(line: Column, pattern: str, groups: int) -> Column:
     return F.when(rewritten.startswith(_MATCHED), F.split(F.substring(rewritten, 2, 1 << 30), _SEP))
 
 
+_DROPPED_CHARACTERS = "\r\u200b\ufeff" + _MATCHED + _SEP
+
+
 def clean_line(line: Column) -> Column:
     """Drop characters no format uses that break matching: CR of CRLF files, zero-width spaces,
-    and this module's own delimiters."""
-    return F.translate(line, "\r\u200b\ufeff" + _MATCHED + _SEP, "")
+    and this module's own delimiters. translate rebuilds every line character by character (as
+    costly as the parse itself): only lines that hold one of them pay for it."""
+    holds_any = functools.reduce(operator.or_, [line.contains(c) for c in _DROPPED_CHARACTERS])
+    return F.when(holds_any, F.translate(line, _DROPPED_CHARACTERS, "")).otherwise(line)
 
 
 def _none_if_dash(value: Column) -> Column:
@@ -243,6 +250,8 @@ def parse_clf(lines: DataFrame) -> DataFrame:
     parts = F.col("_parts")
     has_vhost = (F.size(parts) >= 2) & ~prefix.startswith('"') & ~F.try_element_at(parts, F.lit(1)).endswith(",")
     clients = F.when(has_vhost, F.array_join(F.slice(parts, 2, 1 << 20), " ")).otherwise(prefix)
+    # Most prefixes hold one address: only lists pay for splitting (translate and the lambda are slow).
+    is_list = clients.contains(",") | clients.contains('"') | clients.contains(" ")
     addresses = F.filter(F.split(F.translate(clients, '",', "  "), " "), lambda a: a != "")
     vhost = F.when(F.col("log_format") == "ovh", f.getItem(1)).when(has_vhost, F.try_element_at(parts, F.lit(1)))
     rest = f.getItem(9)
@@ -251,7 +260,7 @@ def parse_clf(lines: DataFrame) -> DataFrame:
         "*",
         *_raw(
             vhost=vhost,
-            client_list=F.array_join(addresses, ", "),
+            client_list=F.when(is_list, F.array_join(addresses, ", ")).otherwise(clients),
             user=_none_if_dash(f.getItem(2)),
             ts=_clf_time(f.getItem(3)),
             request=f.getItem(4),
@@ -259,7 +268,7 @@ def parse_clf(lines: DataFrame) -> DataFrame:
             bytes_text=f.getItem(6),
             referrer=f.getItem(7),
             user_agent=f.getItem(8),
-            x_forwarded_for=F.when(F.size(addresses) > 1, F.array_join(addresses, ", ")),
+            x_forwarded_for=F.when(is_list & (F.size(addresses) > 1), F.array_join(addresses, ", ")),
             request_time_s=_seconds(traefik_ms, 1000.0),
             family_problem=F.when(f.isNull(), F.lit("unparseable_line")),
         ),

@@ -105,6 +105,10 @@ RESOURCE_CASES = [
     ("archive download", "/files/source.tar.gz", "download"),
     ("api endpoint has no extension but is no page", "/api/v1/products", "other"),
     ("xml sitemap", "/sitemap.xml", "other"),
+    ("a name ending in a dot has no extension", "/notes/draft.", "page"),
+    ("an extension with a dash is no extension", "/notes/draft.v-2", "page"),
+    ("an extension longer than eight characters is no extension", "/notes/file.abcdefghi", "page"),
+    ("only the last dot of the last segment counts", "/a.pdf/report.final.PDF", "download"),
     ("missing path", None, "other"),
 ]
 
@@ -201,6 +205,8 @@ PII_CASES = [
     ("percent-encoded @", "u=ann%40mail.example.org", "u=[redacted-email]"),
     ("e-mail in a path", "/unsubscribe/bo@example.com", "/unsubscribe/[redacted-email]"),
     ("nothing to redact", "q=winter+boots", "q=winter+boots"),
+    ("an @ without an address is kept", "handle=@ann&x=1", "handle=@ann&x=1"),
+    ("two addresses, one escaped", "a=x@y.example.com&b=z%40w.example.net", "a=[redacted-email]&b=[redacted-email]"),
 ]
 
 
