@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED := set -a && . infra/embedded.env && set +a
 
-.PHONY: setup demo test test-fast bench-parse sql sql-server s3-start s3-stop airflow screenshots clean distclean
+.PHONY: setup demo test test-fast bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop airflow screenshots clean distclean
 
 setup: $(STAMP)
 
@@ -34,12 +34,12 @@ test: setup
 test-fast: setup
 	$(BIN)/pytest -m "not e2e"
 
-# make sql Q="SELECT * FROM gold.daily_kpis"   (starts the embedded S3 server if needed)
 # Parsing + classification of 2,000,000 generated log lines, Spark against a DuckDB yardstick.
 # A benchmark, not a test: it prints figures and a JSON line (LINES=..., FILES=... to resize).
 bench-parse: setup
 	$(BIN)/python bench/parse_bench.py --lines $(or $(LINES),2000000) --files $(or $(FILES),8)
 
+# make sql Q="SELECT * FROM gold.daily_kpis"   (starts the embedded S3 server if needed)
 sql: setup s3-start
 	@$(EMBEDDED) && $(BIN)/clicklake sql "$(Q)"
 
@@ -53,6 +53,14 @@ s3-start: setup
 
 s3-stop:
 	@$(EMBEDDED) && infra/s3-local stop
+
+# A Spark standalone master and two workers on 127.0.0.1 (infra/README.md, "Cluster mode"); then
+#   CLICKLAKE_SPARK_MASTER=spark://127.0.0.1:7077 .venv/bin/clicklake run --date ...
+spark-cluster-start: setup
+	@infra/spark-cluster start
+
+spark-cluster-stop:
+	@infra/spark-cluster stop
 
 # Airflow UI on http://127.0.0.1:8080 with the DAG; Ctrl-C stops it.
 airflow: setup s3-start
@@ -69,5 +77,5 @@ clean:
 	rm -rf .data/demo .pytest_cache spark-warehouse
 
 # Also the embedded S3 data, Airflow metadata, venv and jar cache.
-distclean: s3-stop
+distclean: s3-stop spark-cluster-stop
 	rm -rf .data .cache $(VENV)

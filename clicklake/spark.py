@@ -121,6 +121,8 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.driver.memory": os.environ.get("CLICKLAKE_DRIVER_MEMORY", "3g"),
+        # Only for a cluster master: local mode runs its tasks inside the driver.
+        "spark.executor.memory": os.environ.get("CLICKLAKE_EXECUTOR_MEMORY", "2g"),
         "spark.sql.shuffle.partitions": os.environ.get("CLICKLAKE_SHUFFLE_PARTITIONS", "8"),
         "spark.ui.enabled": os.environ.get("CLICKLAKE_SPARK_UI", "false"),
         "spark.ui.showConsoleProgress": "false",
@@ -130,8 +132,8 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
         "spark.sql.warehouse.dir": str(cache_dir() / "spark-warehouse"),
         "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(cache_dir() / "derby"),
     }
-    if master.startswith("local"):
-        # Keep the driver off the network; a cluster driver must be reachable by its executors.
+    if master.startswith("local") or master.split("://")[-1].startswith(("127.0.0.1:", "localhost:")):
+        # Keep the driver off the network; a remote cluster's executors must reach it by its address.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
     conf.update(extra_conf or {})

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from embedded_s3 import s3_settings
 
 from clicklake import airflow_local, storage
-from clicklake.config import S3Settings
 from clicklake.generator import generate
 from clicklake.tables import all_tables
 
@@ -22,31 +21,6 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 D = dt.date(2026, 11, 28)
-PORT_OFFSET = 100  # S3 on 8433: apart from a demo server a developer may have running on 8333
-
-
-@pytest.fixture(scope="module")
-def s3_env(tmp_path_factory):
-    data = tmp_path_factory.mktemp("s3")
-    env = {
-        **os.environ,
-        "CLICKLAKE_S3_DATA": str(data),
-        "CLICKLAKE_S3_PORT_OFFSET": str(PORT_OFFSET),
-        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{8333 + PORT_OFFSET}",
-        "AWS_ACCESS_KEY_ID": "e2e-key",
-        "AWS_SECRET_ACCESS_KEY": "e2e-secret-local-only",
-        "AWS_REGION": "us-east-1",
-        "CLICKLAKE_RAW": "s3://clicklake/raw",
-        "CLICKLAKE_LAKE": "s3://clicklake/lake",
-        "CLICKLAKE_VISITOR_HASH_KEY": "e2e-visitor-key",
-        "CLICKLAKE_DAG_RETRIES": "0",
-    }
-    script = REPO / "infra" / "s3-local"
-    started = subprocess.run([str(script), "start"], env=env, capture_output=True, text=True)
-    assert started.returncode == 0, started.stdout + started.stderr
-    yield env
-    stopped = subprocess.run([str(script), "stop"], env=env, capture_output=True, text=True)
-    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +29,6 @@ def airflow_env(s3_env, tmp_path_factory):
     env = airflow_local.airflow_env(tmp_path_factory.mktemp("airflow"), REPO / "dags", base=s3_env)
     airflow_local.migrate(env)
     return env
-
-
-def s3_settings(env) -> S3Settings:
-    return S3Settings(env["AWS_ENDPOINT_URL_S3"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_REGION"])
 
 
 def test_the_embedded_server_is_real_s3_and_keeps_data_across_restarts(s3_env):

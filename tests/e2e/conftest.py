@@ -1,0 +1,37 @@
+"""The embedded S3 server the end-to-end tests share: one real server over HTTP for the session,
+on its own port and data folder (apart from a demo server a developer may have running)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PORT_OFFSET = 100  # S3 on 8433: apart from a demo server on 8333
+
+
+@pytest.fixture(scope="session")
+def s3_env(tmp_path_factory):
+    data = tmp_path_factory.mktemp("s3")
+    env = {
+        **os.environ,
+        "CLICKLAKE_S3_DATA": str(data),
+        "CLICKLAKE_S3_PORT_OFFSET": str(PORT_OFFSET),
+        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{8333 + PORT_OFFSET}",
+        "AWS_ACCESS_KEY_ID": "e2e-key",
+        "AWS_SECRET_ACCESS_KEY": "e2e-secret-local-only",
+        "AWS_REGION": "us-east-1",
+        "CLICKLAKE_RAW": "s3://clicklake/raw",
+        "CLICKLAKE_LAKE": "s3://clicklake/lake",
+        "CLICKLAKE_VISITOR_HASH_KEY": "e2e-visitor-key",
+        "CLICKLAKE_DAG_RETRIES": "0",
+    }
+    script = REPO / "infra" / "s3-local"
+    started = subprocess.run([str(script), "start"], env=env, capture_output=True, text=True)
+    assert started.returncode == 0, started.stdout + started.stderr
+    yield env
+    stopped = subprocess.run([str(script), "stop"], env=env, capture_output=True, text=True)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
