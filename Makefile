@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED := set -a && . infra/embedded.env && set +a
 
-.PHONY: setup demo test test-fast bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop airflow screenshots clean distclean
+.PHONY: setup demo test test-fast bench bench-full bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop airflow screenshots clean distclean
 
 setup: $(STAMP)
 
@@ -33,6 +33,15 @@ test: setup
 # Unit tests only: no S3 server, no Airflow run.
 test-fast: setup
 	$(BIN)/pytest -m "not e2e"
+
+# The whole pipeline (`clicklake run` on a benchmark S3 server) for a generated day of ~2M raw
+# records (bench) or ~10M (bench-full), against a DuckDB yardstick of its core work; prints a
+# table per stage and a JSON line. A benchmark, not a test (VISITORS=... to resize).
+bench: setup
+	$(BIN)/python bench/pipeline_bench.py --visitors $(or $(VISITORS),90000)
+
+bench-full: setup
+	$(BIN)/python bench/pipeline_bench.py --visitors $(or $(VISITORS),450000)
 
 # Parsing + classification of 2,000,000 generated log lines, Spark against a DuckDB yardstick.
 # A benchmark, not a test: it prints figures and a JSON line (LINES=..., FILES=... to resize).

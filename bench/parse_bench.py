@@ -17,11 +17,10 @@ import datetime as dt
 import gzip
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
-import psutil
+from measure import PeakRss
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = dt.date(2026, 11, 28)
@@ -31,38 +30,6 @@ DAY = dt.date(2026, 11, 28)
 DUCKDB_PATTERN = (
     r'^(\S+) \S+ (\S+) \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\S+) (\S+)(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?.*$'
 )
-
-
-class PeakRss:
-    """Peak resident memory of this process and all its children (the JVM is one), sampled."""
-
-    def __init__(self, every_s: float = 0.1):
-        self.every_s, self.peak, self._stop = every_s, 0, threading.Event()
-
-    def _sample(self) -> int:
-        me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
-            time.sleep(self.every_s)
-
-    def __enter__(self):
-        self.peak = self._sample()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def make_input(lines: int, files: int, visitors: int) -> list[Path]:

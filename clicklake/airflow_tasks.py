@@ -1,5 +1,5 @@
-"""What a task of the clickstream_nightly DAG runs: `clicklake run` for one date, layer and steps,
-inside the task's own process.
+"""What the tasks of the DAGs run, inside the task's own process: `clicklake run` for one date,
+layer and steps (clickstream_nightly), or `clicklake maintain` (clickstream_maintenance).
 
 The DAG file imports this module only when a task runs, so parsing the DAG loads neither Spark
 nor the jobs. Under a scheduler each task is a process of its own (one Spark driver a task);
@@ -33,3 +33,12 @@ def run_task(day: str, layer: str, steps: str, raw: str, lake_root: str, s3_env:
         if message is None:
             raise
         raise BadInput(message) from exc
+
+
+def maintain_task(day: str, lake_root: str, s3_env: Mapping[str, str]) -> None:
+    """What the clickstream_maintenance DAG's task runs: `clicklake maintain` for the week up to `day`."""
+    from clicklake import cli
+
+    os.environ.update(s3_env)
+    args = cli.parser().parse_args(["maintain", "--date", day, "--days", "7", "--lake", lake_root])
+    cli.cmd_maintain(args)

@@ -49,6 +49,17 @@ def parser() -> argparse.ArgumentParser:
                           "several joined by commas (write,audit), or all (the default: in one process, which "
                           "publishes from memory and stages batches only when a gate fails)")
 
+    maintain = sub.add_parser("maintain", help="compact the recent date partitions of every table, then delete unneeded files (OPTIMIZE, VACUUM)")
+    maintain.add_argument("--date", type=_date, required=True, help="the last date whose partitions are compacted")
+    maintain.add_argument("--days", type=int, default=7, help="dates up to --date to compact (default 7)")
+    maintain.add_argument("--retain-hours", type=int, default=168,
+                          help="keep files older versions needed for this long (default 168, Delta's default; lower only "
+                               "when no reader or writer runs meanwhile)")
+    maintain.add_argument("--full-vacuum", action="store_true",
+                          help="list the tables' storage for files to delete (also finds files no commit named); "
+                               "default: LITE, from the Delta log")
+    maintain.add_argument("--lake", help="lake root (default $CLICKLAKE_LAKE)")
+
     sql = sub.add_parser("sql", help="query the lake's tables by name (bronze.*, silver.*, gold.*)")
     sql.add_argument("query")
     sql.add_argument("--lake", help="lake root (default $CLICKLAKE_LAKE)")
@@ -120,6 +131,21 @@ def cmd_run(args) -> int:
     steps = pipeline.STEPS if args.step == "all" else args.step
     spark = get_spark(f"clicklake run {args.date} {args.layer} {args.step}", settings.s3)
     pipeline.run(spark, settings, args.date, layers=layers, steps=steps)
+    return 0
+
+
+def cmd_maintain(args) -> int:
+    from clicklake import maintenance
+    from clicklake.spark import get_spark
+
+    settings = _settings(lake=args.lake, need_raw=False)
+    spark = get_spark(f"clicklake maintain {args.date}", settings.s3)
+    reports = maintenance.maintain(spark, settings.lake, args.date, args.days, args.retain_hours, args.full_vacuum)
+    for report in reports:
+        print(report.line(), flush=True)
+    print(json.dumps({"tables": len(reports), "compacted_removed": sum(r.compacted_removed for r in reports),
+                      "compacted_added": sum(r.compacted_added for r in reports),
+                      "stored_before": sum(r.stored_before for r in reports), "stored_after": sum(r.stored_after for r in reports)}))
     return 0
 
 
@@ -243,7 +269,8 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "generate": cmd_generate, "sql": cmd_sql, "parse-log": cmd_parse_log, "demo": cmd_demo,
-            "convert-snowplow": cmd_convert_snowplow, "serve-sql": cmd_serve_sql}
+            "convert-snowplow": cmd_convert_snowplow, "serve-sql": cmd_serve_sql,
+            "maintain": cmd_maintain}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ def dagbag(tmp_path_factory):
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dags) == {"clickstream_nightly"}
+    assert set(dagbag.dags) == {"clickstream_nightly", "clickstream_maintenance"}
 
 
 def test_every_dag_has_owner_tags_retries_and_docs(dagbag):
@@ -60,13 +60,21 @@ def test_nightly_dag_shape(dagbag):
     assert sensor.mode == "reschedule" and sensor.wildcard_match
 
 
-def test_parsing_the_dag_file_does_no_work():
+def test_maintenance_dag_shape(dagbag):
+    dag = dagbag.dags["clickstream_maintenance"]
+    assert not dag.catchup and dag.max_active_runs == 1
+    (task,) = dag.tasks
+    assert task.op_kwargs["day"] == "{{ macros.ds_add(ds, 6) }}", "the week that ended: ds .. ds + 6"
+
+
+@pytest.mark.parametrize("dag_file", ["clickstream_nightly.py", "clickstream_maintenance.py"])
+def test_parsing_the_dag_file_does_no_work(dag_file):
     """Parsing must not start Spark or load the jobs (the S3 sensor's provider brings boto3, which is fine)."""
     probe = (
         "import runpy, sys; runpy.run_path(sys.argv[1]); "
         "print(sorted(m for m in ('pyspark', 'clicklake', 'great_expectations', 'delta') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", probe, str(DAGS / "clickstream_nightly.py")], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", probe, str(DAGS / dag_file)], capture_output=True, text=True,
                          env={"AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PATH": "/usr/bin:/bin", "HOME": str(Path.home()),
                               "AIRFLOW_HOME": str(Path(__file__).resolve().parent.parent / ".data" / "airflow-parse-test")})
     assert out.returncode == 0, out.stderr[-2000:]

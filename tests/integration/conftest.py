@@ -32,10 +32,16 @@ def in_order(spark, landing, tmp_path_factory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def out_of_order(spark, landing, tmp_path_factory) -> dict:
-    """What silver.hits and the gold tables held after the same dates ran out of order (D+2, D,
-    D+3, D+1): D+2 before its earlier days, D+1 after every other day."""
+def out_of_order_lake(spark, landing, tmp_path_factory) -> Settings:
+    """A lake where the same dates ran out of order (D+2, D, D+3, D+1): D+2 before its earlier
+    days, D+1 after every other day. Tests may change it once `out_of_order` has read it."""
     settings = make_settings(landing, tmp_path_factory.mktemp("lake-out-of-order"))
     for day in OUT_OF_ORDER:
         pipeline.run(spark, settings, day)
-    return snapshot(spark, settings, CONVERGING)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def out_of_order(spark, out_of_order_lake) -> dict:
+    """What silver.hits and the gold tables held after the out-of-order runs."""
+    return snapshot(spark, out_of_order_lake, CONVERGING)
