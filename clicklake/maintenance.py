@@ -85,8 +85,9 @@ def maintain_table(spark: SparkSession, name: str, lake_root: str, start: dt.dat
 
 
 def maintain(spark: SparkSession, lake_root: str, day: dt.date, days: int = 7,
-             retain_hours: int = DEFAULT_RETAIN_HOURS, full_vacuum: bool = False) -> list[TableMaintenance]:
-    """Every table of the lake: compaction of the `days` dates up to `day`, then vacuum.
+             retain_hours: int = DEFAULT_RETAIN_HOURS, full_vacuum: bool = False,
+             names: list[str] | None = None) -> list[TableMaintenance]:
+    """The lake's tables (`names`, default all): compaction of the `days` dates up to `day`, then vacuum.
 
     A retention below Delta's default of 7 days is refused by Delta unless its check is turned off;
     it is, for this call only, when asked for explicitly (a reader or writer running meanwhile
@@ -96,7 +97,7 @@ def maintain(spark: SparkSession, lake_root: str, day: dt.date, days: int = 7,
     if retain_hours < DEFAULT_RETAIN_HOURS:
         spark.conf.set(RETENTION_CHECK, "false")
     try:
-        reports = [maintain_table(spark, name, lake_root, start, day, retain_hours, full_vacuum) for name in sorted(all_tables())]
+        reports = [maintain_table(spark, name, lake_root, start, day, retain_hours, full_vacuum) for name in sorted(names or all_tables())]
     finally:
         spark.conf.set(RETENTION_CHECK, previous)
     return [r for r in reports if r is not None]

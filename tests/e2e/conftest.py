@@ -1,5 +1,6 @@
-"""The embedded S3 server the end-to-end tests share: one real server over HTTP for the session,
-on its own port and data folder (apart from a demo server a developer may have running)."""
+"""What the end-to-end tests share: one real S3 server over HTTP for the session, on its own port
+and data folder (apart from a demo server a developer may have running), one Airflow home, and
+the nightly DAG's run of day D into s3://clicklake/lake, which several tests read."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from embedded_s3 import D, s3_settings
+
+from clicklake import airflow_local
+from clicklake.generator import generate
 
 REPO = Path(__file__).resolve().parents[2]
 PORT_OFFSET = 100  # S3 on 8433: apart from a demo server on 8333
@@ -35,3 +40,21 @@ def s3_env(tmp_path_factory):
     yield env
     stopped = subprocess.run([str(script), "stop"], env=env, capture_output=True, text=True)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+@pytest.fixture(scope="session")
+def airflow_env(s3_env, tmp_path_factory):
+    """One AIRFLOW_HOME (SQLite metadata, migrated once) for the session's DAG runs."""
+    env = airflow_local.airflow_env(tmp_path_factory.mktemp("airflow"), REPO / "dags", base=s3_env)
+    airflow_local.migrate(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def nightly(s3_env, airflow_env, tmp_path_factory) -> dict:
+    """Day D generated into s3://clicklake/raw and run by Airflow (`airflow dags test`, every task
+    in local mode) into s3://clicklake/lake: the exit code, the log and the generator's summary."""
+    summary = generate(D, s3_env["CLICKLAKE_RAW"], visitors=150, seed=11, s3=s3_settings(s3_env))
+    log = tmp_path_factory.mktemp("nightly") / "dags-test.log"
+    code = airflow_local.dags_test(D, airflow_env, log)
+    return {"code": code, "log": log.read_text(), "summary": summary}

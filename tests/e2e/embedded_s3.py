@@ -1,6 +1,11 @@
-"""What the end-to-end tests need to reach the session's S3 server (see conftest.s3_env)."""
+"""What the end-to-end tests share besides fixtures (see conftest.py): the day they run and how
+to reach the session's S3 server."""
+
+import datetime as dt
 
 from clicklake.config import S3Settings
+
+D = dt.date(2026, 11, 28)
 
 
 def s3_settings(env) -> S3Settings:

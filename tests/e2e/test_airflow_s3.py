@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from embedded_s3 import s3_settings
+from embedded_s3 import D, s3_settings
 
 from clicklake import airflow_local, storage
 from clicklake.generator import generate
@@ -20,15 +20,6 @@ from clicklake.tables import all_tables
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-D = dt.date(2026, 11, 28)
-
-
-@pytest.fixture(scope="module")
-def airflow_env(s3_env, tmp_path_factory):
-    """One AIRFLOW_HOME (SQLite metadata, migrated once) for the module's DAG runs."""
-    env = airflow_local.airflow_env(tmp_path_factory.mktemp("airflow"), REPO / "dags", base=s3_env)
-    airflow_local.migrate(env)
-    return env
 
 
 def test_the_embedded_server_is_real_s3_and_keeps_data_across_restarts(s3_env):
@@ -40,17 +31,12 @@ def test_the_embedded_server_is_real_s3_and_keeps_data_across_restarts(s3_env):
     assert location.list("a") == ["a/b.txt"]
 
 
-def test_nightly_dag_run_matches_the_truth(s3_env, airflow_env, tmp_path):
-    summary = generate(D, s3_env["CLICKLAKE_RAW"], visitors=150, seed=11, s3=s3_settings(s3_env))
-
-    env = airflow_env
-    log = tmp_path / "dags-test.log"
-    code = airflow_local.dags_test(D, env, log)
-    text = log.read_text()
-    assert code == 0, text[-5000:]
+def test_nightly_dag_run_matches_the_truth(s3_env, airflow_env, nightly):
+    summary, text = nightly["summary"], nightly["log"]
+    assert nightly["code"] == 0, text[-5000:]
     for layer in ("bronze", "silver", "gold"):
         assert f"{layer}: gate passed" in text, f"{layer} did not pass its gate"
-    state, tasks = airflow_local.run_states(D, env)
+    state, tasks = airflow_local.run_states(D, airflow_env)
     assert state == "success" and set(tasks.values()) == {"success"}, (state, tasks)
 
     # Sessions that do not cross midnight are complete after D's run alone; the count is exact.
@@ -76,7 +62,7 @@ def published_commits(s3_env) -> dict[str, list[str]]:
             for name, spec in all_tables().items() if not name.startswith("quality.")}
 
 
-def test_a_bad_day_fails_its_gate_task_and_publishes_nothing(s3_env, airflow_env, tmp_path):
+def test_a_bad_day_fails_its_gate_task_and_publishes_nothing(s3_env, airflow_env, nightly, tmp_path):
     """D+1 is delivered with one access-log file twice under two names: the bronze gate fails,
     names the expectation in the task log, and the publish task never runs."""
     bad_day = D + dt.timedelta(days=1)

@@ -1,11 +1,10 @@
 """Cluster mode: `clicklake run` unchanged on a Spark standalone cluster (a master and two worker
 JVMs on 127.0.0.1, started by infra/spark-cluster), reading the landing zone and writing the lake
-through s3a:// on the embedded S3 server; its tables equal those of a local-mode run of the same
-landing files."""
+through s3a:// on the embedded S3 server; its tables equal those the nightly DAG's local-mode run
+of the same landing files published (conftest.nightly)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -13,20 +12,17 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from embedded_s3 import s3_settings
+from embedded_s3 import D, s3_settings
 
 from clicklake.duck import storage_options
-from clicklake.generator import generate
 from clicklake.tables import all_tables
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-D = dt.date(2026, 11, 28)
 MASTER_PORT = 7177  # apart from a cluster a developer may have running on 7077
 MASTER = f"spark://127.0.0.1:{MASTER_PORT}"
-RAW = "s3://clicklake/cluster-test/raw"
-LAKES = {"cluster": "s3://clicklake/cluster-test/lake-cluster", "local": "s3://clicklake/cluster-test/lake-local"}
+CLUSTER_LAKE = "s3://clicklake/cluster-test/lake"
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +38,14 @@ def spark_cluster(s3_env, tmp_path_factory):
     assert "stopped 3 process(es)" in stopped.stdout, stopped.stdout
 
 
-def clicklake_run(env: dict, master: str, lake: str, log: Path) -> None:
-    command = [str(Path(sys.executable).with_name("clicklake")), "run", "--date", str(D), "--raw", RAW, "--lake", lake]
+def clicklake_run_on_the_cluster(env: dict, log: Path) -> None:
+    command = [str(Path(sys.executable).with_name("clicklake")), "run", "--date", str(D), "--raw", env["CLICKLAKE_RAW"],
+               "--lake", CLUSTER_LAKE]
+    # Two shuffle partitions, as for any cluster of two cores (the local run had the default 8: the
+    # tables must not depend on it). A tiny day split 8 ways is mostly per-task overhead there.
     with log.open("w") as out:
-        # Two shuffle partitions in both runs, as for any cluster of two cores: a tiny day split 8
-        # ways is mostly per-task overhead there (measured: the test took 4:33 with 8, 3:50 with 2).
-        code = subprocess.run(command, env={**env, "CLICKLAKE_SPARK_MASTER": master, "CLICKLAKE_SHUFFLE_PARTITIONS": "2"}, stdout=out,
-                              stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(command, env={**env, "CLICKLAKE_SPARK_MASTER": MASTER, "CLICKLAKE_SHUFFLE_PARTITIONS": "2"},
+                              stdout=out, stderr=subprocess.STDOUT).returncode
     assert code == 0, log.read_text()[-5000:]
 
 
@@ -59,10 +56,10 @@ def table_rows(lake: str, name: str, env: dict) -> pa.Table:
                          if not pa.types.is_nested(rows.schema.field(column).type)])
 
 
-def test_a_cluster_run_writes_the_tables_a_local_run_writes(spark_cluster, tmp_path):
+def test_a_cluster_run_writes_the_tables_a_local_run_writes(spark_cluster, nightly, tmp_path):
     env = spark_cluster
-    summary = generate(D, RAW, visitors=40, seed=21, s3=s3_settings(env))
-    clicklake_run(env, MASTER, LAKES["cluster"], tmp_path / "cluster.log")
+    assert nightly["code"] == 0, "the local-mode run to compare with failed (see the nightly DAG test)"
+    clicklake_run_on_the_cluster(env, tmp_path / "cluster.log")
     # The run really was the cluster's: the workers launched one application's two executors, in
     # their own JVMs, and each of them ran tasks of it.
     apps = list((Path(env["CLICKLAKE_SPARK_CLUSTER_DIR"]) / "work").glob("app-*"))
@@ -72,16 +69,13 @@ def test_a_cluster_run_writes_the_tables_a_local_run_writes(spark_cluster, tmp_p
     for log in executor_logs:
         assert "Finished task" in log.read_text(), f"{log}: this executor ran no task"
 
-    clicklake_run(env, "local[2]", LAKES["local"], tmp_path / "local.log")
-
     compared = 0
     for name in sorted(all_tables()):
         if name.startswith("quality."):
             continue  # the gates' verdicts carry their run's time
-        cluster, local = table_rows(LAKES["cluster"], name, env), table_rows(LAKES["local"], name, env)
+        cluster, local = table_rows(CLUSTER_LAKE, name, env), table_rows(env["CLICKLAKE_LAKE"], name, env)
         assert cluster.num_rows == local.num_rows, name
         assert cluster.equals(local), f"{name}: the cluster run's rows differ from the local run's"
         compared += 1
     assert compared == 17
-    sessions = table_rows(LAKES["cluster"], "gold.sessions", env)
-    assert sessions.num_rows == summary["sessions"]
+    assert table_rows(CLUSTER_LAKE, "gold.sessions", env).num_rows == nightly["summary"]["sessions"]
