@@ -12,6 +12,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from clicklake.jobs import exact_mean
+
 ENTRANCE, EXIT = "(entrance)", "(exit)"
 NOT_SET = "(not set)"
 TOP_PATH_PAGES = 10  # longer sessions show their first pages, then " > ..."
@@ -51,8 +53,8 @@ def page_daily(page_views: DataFrame) -> DataFrame:
         F.count_if("is_entrance").alias("entrances"),
         F.count_if("is_exit").alias("exits"),
         F.count_if(F.col("is_entrance") & F.col("is_exit")).alias("bounces"),
-        F.avg("time_on_page_s").alias("avg_time_on_page_s"),
-        F.avg("engaged_time_s").alias("avg_engaged_time_s"),
+        exact_mean("time_on_page_s").alias("avg_time_on_page_s"),
+        exact_mean("engaged_time_s").alias("avg_engaged_time_s"),
     )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from clicklake.jobs import exact_mean, exact_sum
+
 CHANNELS = (
     "Paid Search", "Display", "Paid Social", "Email", "Affiliates",
     "Organic Search", "Organic Social", "Referral", "Direct", "Unassigned",
@@ -138,7 +140,7 @@ def sessions_from_page_views(page_views: DataFrame, categories: DataFrame) -> Da
         F.min_by(F.struct(*first_attrs), "page_index").alias("_first"),
         F.max_by("path", "page_index").alias("exit_page"),
         F.max("is_capped").alias("is_capped"),
-        F.sum("engaged_time_s").alias("engaged_time_s"),
+        exact_sum("engaged_time_s").alias("engaged_time_s"),
         # For the marts (click paths, funnels); not a gold.sessions column.
         F.transform(F.array_sort(F.collect_list(F.struct("page_index", "path"))), lambda s: s["path"]).alias("pages"),
     )
@@ -187,7 +189,7 @@ def daily_kpis(sessions: DataFrame, weblog_hits: DataFrame, file_audit: DataFram
         F.count(F.lit(1)).alias("sessions"),
         F.sum("pageviews").cast("bigint").alias("pageviews"),
         F.avg(F.col("is_bounce").cast("double")).alias("bounce_rate"),
-        F.avg("duration_s").alias("avg_session_duration_s"),
+        exact_mean("duration_s").alias("avg_session_duration_s"),
     ).withColumn("pages_per_session", F.col("pageviews") / F.col("sessions"))
     bots = weblog_hits.groupBy("site", F.col("dt").alias("date")).agg(F.avg(F.col("is_bot").cast("double")).alias("bot_share"))
     quarantine = file_audit.groupBy(F.col("dt").alias("date")).agg(
