@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from measure import PeakRss
+from parse_bench import DUCKDB_PATTERN as CLF  # the parse benchmark's yardstick pattern
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = dt.date(2026, 11, 28)
@@ -53,8 +54,6 @@ RAW, LAKE = "s3://clicklake/bench/raw", "s3://clicklake/bench/lake"
 STEP_LINE = re.compile(r"^(?:(?P<layer>bronze|silver|gold): (?P<what>computed|gate passed)|(?P<published>published)) .*? in (?P<s>\d+)s")
 CORE_STAGES = ("bronze computed", "silver computed", "gold computed")
 
-# Combined log lines, as the generator writes them (the plain form of logformats.CLF_PATTERN).
-CLF = r'^(\S+) \S+ (\S+) \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\S+) (\S+)(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?.*$'
 BOTS = "bot|crawl|spider|slurp|curl|wget|python|headless|uptime|monitor|http|java|go-http"
 ASSETS = r"\.(css|js|mjs|map|png|jpe?g|gif|webp|svg|ico|woff2?|ttf|mp4)$"
 

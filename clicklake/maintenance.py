@@ -68,12 +68,13 @@ def maintain_table(spark: SparkSession, name: str, lake_root: str, start: dt.dat
     spec = table(name)
     if not lake.is_delta_table(spark, spec.path(lake_root)):
         return None
-    delta = DeltaTable.forPath(spark, spark_uri(spec.path(lake_root)))
+    target = spark_uri(spec.path(lake_root))
+    delta = DeltaTable.forPath(spark, target)
     metrics = (delta.optimize().where(lake.date_range_predicate(spec.partition_by, start, end))
                .executeCompaction().select("metrics.numFilesRemoved", "metrics.numFilesAdded").first())
     stored_before = stored_data_files(spark, name, lake_root)
     mode = "FULL" if full_vacuum else "LITE"
-    spark.sql(f"VACUUM delta.`{spark_uri(spec.path(lake_root))}` RETAIN {int(retain_hours)} HOURS {mode}").collect()
+    spark.sql(f"VACUUM delta.`{target}` RETAIN {int(retain_hours)} HOURS {mode}").collect()
     return TableMaintenance(
         name=name,
         live_files=delta.detail().select("numFiles").first()[0],

@@ -57,7 +57,6 @@ def read_only_extension_jar() -> Path:
 
     import pyspark
 
-
     source = Path(__file__).resolve().parent / "jvm" / "ReadOnlyExtension.java"
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
     jar = cache_dir() / "jvm" / f"clicklake-readonly-{digest}.jar"

@@ -1,5 +1,8 @@
 """Spark jobs, one module per layer (bronze, silver, gold) plus the pure transforms they use."""
 
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
 
 def stay_lazy(df):
     """The default `materialize` hook of the transforms: nothing, the frame stays a plan. The I/O
@@ -13,13 +16,9 @@ def stay_lazy(df):
 _EXACT_SECONDS = "decimal(20,6)"
 
 
-def exact_sum(column: str):
-    from pyspark.sql import functions as F
-
+def exact_sum(column: str) -> Column:
     return F.sum(F.col(column).cast(_EXACT_SECONDS)).cast("double")
 
 
-def exact_mean(column: str):
-    from pyspark.sql import functions as F
-
+def exact_mean(column: str) -> Column:
     return F.avg(F.col(column).cast(_EXACT_SECONDS)).cast("double")

@@ -5,16 +5,13 @@ the nightly DAG's run of day D into s3://clicklake/lake, which several tests rea
 from __future__ import annotations
 
 import os
-import subprocess
-from pathlib import Path
 
 import pytest
-from embedded_s3 import D, s3_settings
+from embedded_s3 import REPO, D, infra, s3_settings
 
 from clicklake import airflow_local
 from clicklake.generator import generate
 
-REPO = Path(__file__).resolve().parents[2]
 PORT_OFFSET = 100  # S3 on 8433: apart from a demo server on 8333
 
 
@@ -34,12 +31,9 @@ def s3_env(tmp_path_factory):
         "CLICKLAKE_VISITOR_HASH_KEY": "e2e-visitor-key",
         "CLICKLAKE_DAG_RETRIES": "0",
     }
-    script = REPO / "infra" / "s3-local"
-    started = subprocess.run([str(script), "start"], env=env, capture_output=True, text=True)
-    assert started.returncode == 0, started.stdout + started.stderr
+    infra("s3-local", "start", env)
     yield env
-    stopped = subprocess.run([str(script), "stop"], env=env, capture_output=True, text=True)
-    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    infra("s3-local", "stop", env)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from embedded_s3 import D, s3_settings
+from embedded_s3 import D, infra, s3_settings
 
 from clicklake import airflow_local, storage
 from clicklake.generator import generate
@@ -19,14 +19,12 @@ from clicklake.tables import all_tables
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_embedded_server_is_real_s3_and_keeps_data_across_restarts(s3_env):
     location = storage.open_location("s3://clicklake/probe", s3_settings(s3_env))
     location.put("a/b.txt", b"kept")
-    script = REPO / "infra" / "s3-local"
-    subprocess.run([str(script), "restart"], env=s3_env, check=True, capture_output=True)
+    infra("s3-local", "restart", s3_env)
     assert location.get("a/b.txt") == b"kept"
     assert location.list("a") == ["a/b.txt"]
 

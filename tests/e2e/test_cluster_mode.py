@@ -12,14 +12,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from embedded_s3 import D, s3_settings
+from embedded_s3 import D, infra, s3_settings
 
 from clicklake.duck import storage_options
 from clicklake.tables import all_tables
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 MASTER_PORT = 7177  # apart from a cluster a developer may have running on 7077
 MASTER = f"spark://127.0.0.1:{MASTER_PORT}"
 CLUSTER_LAKE = "s3://clicklake/cluster-test/lake"
@@ -29,13 +28,10 @@ CLUSTER_LAKE = "s3://clicklake/cluster-test/lake"
 def spark_cluster(s3_env, tmp_path_factory):
     env = {**s3_env, "CLICKLAKE_SPARK_CLUSTER_DIR": str(tmp_path_factory.mktemp("spark-cluster")),
            "CLICKLAKE_SPARK_MASTER_PORT": str(MASTER_PORT)}
-    script = REPO / "infra" / "spark-cluster"
-    started = subprocess.run([str(script), "start"], env=env, capture_output=True, text=True)
-    assert started.returncode == 0, started.stdout + started.stderr
+    infra("spark-cluster", "start", env)
     yield env
-    stopped = subprocess.run([str(script), "stop"], env=env, capture_output=True, text=True)
-    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    assert "stopped 3 process(es)" in stopped.stdout, stopped.stdout
+    stopped = infra("spark-cluster", "stop", env)
+    assert "stopped 3 process(es)" in stopped, stopped
 
 
 def clicklake_run_on_the_cluster(env: dict, log: Path) -> None:
