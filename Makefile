@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED := set -a && . infra/embedded.env && set +a
 
-.PHONY: setup demo test test-fast bench bench-full bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop airflow screenshots clean distclean
+.PHONY: setup demo test test-fast bench bench-full bench-growth bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop airflow screenshots clean distclean
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ bench: setup
 
 bench-full: setup
 	$(BIN)/python bench/pipeline_bench.py --visitors $(or $(VISITORS),450000)
+
+# The same for ~1M, ~5M and ~10M records in one invocation, and how the cost grows (about an hour).
+bench-growth: setup
+	$(BIN)/python bench/pipeline_bench.py --visitors $(or $(VISITORS),45000 225000 450000)
 
 # Parsing + classification of 2,000,000 generated log lines, Spark against a DuckDB yardstick.
 # A benchmark, not a test: it prints figures and a JSON line (LINES=..., FILES=... to resize).

@@ -3,6 +3,7 @@ server, against a DuckDB yardstick of its core work on a local copy of the same 
 
     make bench                  # ~2,000,000 raw records (90,000 visitors)
     make bench-full             # ~10,000,000 raw records (450,000 visitors)
+    make bench-growth           # ~1M, ~5M and ~10M records, one after another: how cost grows
     .venv/bin/python bench/pipeline_bench.py --visitors 20000
 
 The day comes from the project's generator (written once under .cache/bench/, reused while the
@@ -19,7 +20,8 @@ patterns), sessionize (30 minutes of inactivity per visitor) and build the sessi
 no quarantine, no user-agent parsing, no dedup across days, no gates and no Delta writes: it is
 the floor one engine reaches on this machine, not the same product.
 
-The last line printed is one JSON object. A benchmark, not a test: nothing is asserted.
+The last line printed is one JSON object (of the largest day, with the growth figures when several
+sizes ran). A benchmark, not a test: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -168,14 +170,10 @@ def duckdb_core(files: dict[str, list[Path]]) -> int:
     return con.execute(query, {"clf": CLF, "assets": ASSETS, "bots": BOTS}).fetchone()[0]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--visitors", type=int, default=90_000, help="visitors of the generated day (~22 raw records each)")
-    ap.add_argument("--seed", type=int, default=7)
-    args = ap.parse_args()
-
+def measure(visitors: int, seed: int, env: dict) -> dict:
+    """One generated day through `clicklake run` and the yardstick; prints its table, returns its figures."""
     t = time.perf_counter()
-    day_dir, summary = make_day(args.visitors, args.seed)
+    day_dir, summary = make_day(visitors, seed)
     files = day_files(day_dir)
     # The delivery date's own records: what `clicklake run --date` reads.
     records = sum(n for path, n in summary["lines_per_file"].items() if f"/dt={DAY}/" in path)
@@ -184,25 +182,19 @@ def main() -> int:
           f"delivery dates), {size_mb:.0f} MiB gzip in {sum(map(len, files.values()))} files; "
           f"{time.perf_counter() - t:.0f} s to prepare", flush=True)
 
-    env = {**os.environ, **S3_ENV}
-    os.environ.update(S3_ENV)
-    s3_server("start", env)
-    try:
+    t = time.perf_counter()
+    upload(day_dir, files)
+    print(f"uploaded to {RAW} in {time.perf_counter() - t:.0f} s", flush=True)
+
+    with PeakRss() as rss:
         t = time.perf_counter()
-        upload(day_dir, files)
-        print(f"uploaded to {RAW} in {time.perf_counter() - t:.0f} s", flush=True)
+        duck_sessions = duckdb_core(files)
+        duck_s = time.perf_counter() - t
+    duck_rss = rss.overall // 2**20
+    print(f"duckdb core: {duck_sessions:,} sessions in {duck_s:.1f} s", flush=True)
 
-        with PeakRss() as rss:
-            t = time.perf_counter()
-            duck_sessions = duckdb_core(files)
-            duck_s = time.perf_counter() - t
-        duck_rss = rss.overall // 2**20
-        print(f"duckdb core: {duck_sessions:,} sessions in {duck_s:.1f} s", flush=True)
-
-        log = REPO / ".cache" / "bench" / f"run-{args.visitors}.log"
-        stages, pipeline_s, peak_rss = run_pipeline(env, log)
-    finally:
-        s3_server("stop", env)
+    log = REPO / ".cache" / "bench" / f"run-{visitors}.log"
+    stages, pipeline_s, peak_rss = run_pipeline(env, log)
 
     print(f"\n{'stage':28s} {'seconds':>8s} {'records/s':>10s} {'peak RSS MB':>12s}")
     for s in stages:
@@ -211,11 +203,11 @@ def main() -> int:
         print(f"{s['stage']:28s} {s['s']:8.0f} {speed} {rss_text}")
     print(f"{'whole run (wall)':28s} {pipeline_s:8.0f} {records / pipeline_s:10,.0f} {peak_rss:12,d}")
     print(f"{'duckdb core (yardstick)':28s} {duck_s:8.1f} {records / duck_s:10,.0f} {duck_rss:12,d}")
-    print(f"run log: {log}")
+    print(f"run log: {log}", flush=True)
     core_spark_s = sum(s["s"] for s in stages if s["stage"] in CORE_STAGES)
-    print(json.dumps({
+    return {
         "records": records,
-        "visitors": args.visitors,
+        "visitors": visitors,
         "pipeline_s": round(pipeline_s, 1),
         "records_per_s": round(records / pipeline_s),
         "core_spark_s": core_spark_s,
@@ -224,7 +216,44 @@ def main() -> int:
         "peak_rss_mb": peak_rss,
         "stages_s": {s["stage"]: s["s"] for s in stages},
         "cores": os.cpu_count(),
-    }))
+    }
+
+
+def growth(runs: list[dict]) -> dict:
+    """How cost grows with the day's size: seconds per million records at each size, and the
+    exponent k of seconds ~ records^k between the smallest and the largest (1 = linear)."""
+    import math
+
+    small, large = runs[0], runs[-1]
+    exponent = math.log(large["pipeline_s"] / small["pipeline_s"]) / math.log(large["records"] / small["records"])
+    core_exponent = math.log(large["core_spark_s"] / small["core_spark_s"]) / math.log(large["records"] / small["records"])
+    print(f"\n{'records':>12s} {'pipeline s':>11s} {'s per 1M':>9s} {'core s':>7s} {'duckdb s':>9s} {'peak RSS MB':>12s}")
+    for r in runs:
+        print(f"{r['records']:12,d} {r['pipeline_s']:11.0f} {r['pipeline_s'] / r['records'] * 1e6:9.1f} "
+              f"{r['core_spark_s']:7.0f} {r['core_duckdb_s']:9.1f} {r['peak_rss_mb']:12,d}")
+    print(f"cost grows as records^{exponent:.2f} (whole run), records^{core_exponent:.2f} (core stages); 1.00 is linear")
+    return {"growth_exponent": round(exponent, 2), "core_growth_exponent": round(core_exponent, 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--visitors", type=int, nargs="+", default=[90_000],
+                    help="visitors of the generated day (~22 raw records each); several sizes: a growth series")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    env = {**os.environ, **S3_ENV}
+    os.environ.update(S3_ENV)
+    s3_server("start", env)
+    try:
+        runs = [measure(visitors, args.seed, env) for visitors in sorted(args.visitors)]
+    finally:
+        s3_server("stop", env)
+    result = runs[-1]
+    if len(runs) > 1:
+        result = {**result, **growth(runs), "series": [{k: r[k] for k in ("records", "pipeline_s", "core_spark_s", "core_duckdb_s",
+                                                                            "peak_rss_mb")} for r in runs]}
+    print(json.dumps(result))
     return 0
 
 

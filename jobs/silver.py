@@ -96,6 +96,6 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
     tag_views = materialize(tag_rows.where(F.col("event_type").isin("page_view", "page_ping")))
     start, end = hits_range(day, settings)
     page_views = hits.build_hits(log_views, tag_views, settings.tag_match_window_s,
-                                 settings.ping_heartbeat_s, settings.min_visit_s, settings.session_timeout_min)
+                                 settings.ping_heartbeat_s, settings.min_visit_s, settings.session_timeout_min, materialize)
     outputs["silver.hits"] = page_views.where(F.col("event_date").between(lake.lit_date(start), lake.lit_date(end)))
     return outputs

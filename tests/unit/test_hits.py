@@ -90,6 +90,45 @@ def test_hit_cases(spark):
         "the web server's view of the client's country wins; tag-only page views keep the collector's"
 
 
+# (description, log view's second, tag view's second, paired). Window 10 s, a tag up to 2 s early;
+# matching looks within slots of 12 s from the epoch (10:00:00 starts one), so edges and slot
+# boundaries both matter.
+PAIRING_CASES = [
+    ("tag 10 s after the log view: the window's far edge", 0, 10, True),
+    ("tag 10.001 s after: outside", 0, 10.001, False),
+    ("tag 2 s before the log view (clocks disagree a little)", 5, 3, True),
+    ("tag 2.001 s before: outside", 5, 2.999, False),
+    ("log view late in one slot, tag in the next", 11.5, 12.5, True),
+    ("log view early in a slot, tag 10 s later in the next", 12.5, 22.5, True),
+    ("tag early in a slot, log view late in the one before", 23.5, 24.0, True),
+    ("log view at a slot's first instant, tag 2 s before in the previous slot", 24, 22, True),
+]
+
+
+@pytest.fixture(scope="module")
+def pairing_batch(spark) -> dict:
+    """Every pairing case in one batch, a client each."""
+    logs = [log(f"L{i}", f"k{i}", "/a", c[1]) for i, c in enumerate(PAIRING_CASES)]
+    tags = [tag(f"T{i}", f"k{i}", f"c{i}", "/a", c[2]) for i, c in enumerate(PAIRING_CASES)]
+    return build(spark, logs, tags)
+
+
+@pytest.mark.parametrize("description, log_s, tag_s, paired", PAIRING_CASES, ids=[c[0] for c in PAIRING_CASES])
+def test_pairing_window_cases(pairing_batch, description, log_s, tag_s, paired):
+    i = [c[0] for c in PAIRING_CASES].index(description)
+    assert (f"L{i}" not in pairing_batch, pairing_batch[f"T{i}"]["source"]) == (paired, "weblog+tag" if paired else "tag"), description
+
+
+def test_a_crowd_behind_one_nat_gateway_pairs_each_view_with_its_own_tag(spark):
+    """200 people on one IP and browser build load the home page a second or more apart all day:
+    each log view pairs with the tag view fired 0.4 s after it, none with a neighbour's."""
+    logs = [log(f"L{i}", "nat", "/", 1.0 * i + (i // 10) * 300) for i in range(200)]
+    tags = [tag(f"T{i}", "nat", f"c{i}", "/", 1.0 * i + (i // 10) * 300 + 0.4) for i in range(200)]
+    out = build(spark, logs, tags)
+    assert sorted(out) == sorted(f"T{i}" for i in range(200))
+    assert all(out[f"T{i}"]["ts"] == at(1.0 * i + (i // 10) * 300) for i in range(200)), "each takes its own log view's time"
+
+
 def test_a_retried_tag_delivered_on_two_days_counts_once(spark):
     tags = [
         tag("T1", "k1", "c1", "/a", 0, collector_delay=0.3, source_file="day1", dt_=T0.date()),
