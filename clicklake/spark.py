@@ -38,7 +38,9 @@ def _jar_manifest() -> Path:
     return cache_dir() / "ivy" / "resolved-jars.txt"
 
 
-def _cached_jars() -> list[str] | None:
+def cached_jars() -> list[str] | None:
+    """The jars an earlier resolution recorded (make setup), if they are for SPARK_PACKAGES and all
+    still on disk; None: resolve through Ivy. The Thrift server's JVM is given the same list."""
     manifest = _jar_manifest()
     if not manifest.is_file():
         return None
@@ -104,7 +106,7 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
         builder = builder.master(master)
 
     jar_mode = os.environ.get("CLICKLAKE_SPARK_JARS", "auto")
-    cached = _cached_jars() if jar_mode == "auto" else None
+    cached = cached_jars() if jar_mode == "auto" else None
     if jar_mode == "provided":
         pass
     elif cached:

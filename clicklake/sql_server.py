@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from clicklake.config import ConfigError, Settings, repo_root
-from clicklake.spark import DELTA_EXTENSION, _cached_jars, cache_dir, get_spark
+from clicklake.spark import DELTA_EXTENSION, cache_dir, cached_jars, get_spark
 
 
 def default_metastore() -> str:
@@ -85,7 +85,7 @@ SERVER_CLASSPATH_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "awssd
 def server_classpath() -> list[str]:
     """The Delta and S3A jars, for the driver's own class path: the Thrift server opens its
     sessions on threads that do not see jars added through spark.jars."""
-    jars = _cached_jars()
+    jars = cached_jars()
     if jars is None:
         raise RuntimeError("the Delta and S3A jars are not resolved yet: run `make setup` (or any clicklake run) first")
     return [j for j in jars if any(part in Path(j).name for part in SERVER_CLASSPATH_JARS)]

@@ -44,9 +44,11 @@ def tag_page_views(tag_events: DataFrame) -> DataFrame:
     for one page (a single-page app re-rendering) made one page view, the earliest (as Snowplow keeps)."""
     views = first_copies(tag_events, "page_view")
     earliest = Window.partitionBy("page_view_id").orderBy("event_ts", "event_id")
-    views = views.withColumn(
-        "_rank", F.when(F.col("page_view_id").isNull(), F.lit(1)).otherwise(F.row_number().over(earliest))
-    ).where(F.col("_rank") == 1)
+    # Views without an id skip the window: partitioned by a null id, every one of them of the
+    # whole day would land in one task.
+    with_id = views.where(F.col("page_view_id").isNotNull())
+    views = with_id.withColumn("_rank", F.row_number().over(earliest)).where(F.col("_rank") == 1).drop("_rank").unionByName(
+        views.where(F.col("page_view_id").isNull()))
     return views.select(
         "site", F.col("event_id").alias("hit_id"), F.col("event_ts").alias("ts"), "event_date", "visitor_key",
         "anonymous_id", "page_view_id", "path", *CAMPAIGN_FIELDS, "browser", "os", "device_type", "country",
