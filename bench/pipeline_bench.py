@@ -60,13 +60,40 @@ BOTS = "bot|crawl|spider|slurp|curl|wget|python|headless|uptime|monitor|http|jav
 ASSETS = r"\.(css|js|mjs|map|png|jpe?g|gif|webp|svg|ico|woff2?|ttf|mp4)$"
 
 
+# The generator holds a whole day in memory (~50 KB a visitor at its peak: 450,000 visitors in one
+# piece took over 24 GiB and were killed). Larger days are generated in shards of independent
+# visitors (seeds seed, seed + 1, ...), each shard's files named apart, as more web servers and
+# collectors would write them; the summary adds up the shards' line counts.
+SHARD_VISITORS = 150_000
+
+
 def make_day(visitors: int, seed: int) -> tuple[Path, dict]:
     out = REPO / ".cache" / "bench" / f"day-{visitors}-{seed}"
     summary_path = out / "_truth" / f"dt={DAY}" / "summary.json"
     if not summary_path.exists():
+        import shutil
+
         from clicklake.generator import generate
 
-        generate(DAY, str(out), visitors=visitors, seed=seed)
+        shutil.rmtree(out, ignore_errors=True)  # a generation cut short
+        shards = -(-visitors // SHARD_VISITORS)
+        if shards == 1:
+            generate(DAY, str(out), visitors=visitors, seed=seed)
+        else:
+            merged = {"log_lines": 0, "event_lines": 0, "lines_per_file": {}, "shards": shards}
+            for i in range(shards):
+                part = out / f"_shard-{i}"
+                shard = generate(DAY, str(part), visitors=visitors // shards + (i < visitors % shards), seed=seed + i)
+                for name, lines in shard["lines_per_file"].items():
+                    target = Path(name).with_name(f"s{i}-{Path(name).name}")
+                    (out / target).parent.mkdir(parents=True, exist_ok=True)
+                    (part / name).rename(out / target)
+                    merged["lines_per_file"][str(target)] = lines
+                merged["log_lines"] += shard["log_lines"]
+                merged["event_lines"] += shard["event_lines"]
+                shutil.rmtree(part)
+            summary_path.parent.mkdir(parents=True, exist_ok=True)
+            summary_path.write_text(json.dumps(merged, indent=2, sort_keys=True))
     return out, json.loads(summary_path.read_text())
 
 
