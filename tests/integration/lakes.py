@@ -16,8 +16,10 @@ D1 = D + dt.timedelta(days=1)
 # night, which the volume gate expects) completes D+2's sessions across midnight and late events.
 DAYS = tuple(D + dt.timedelta(days=k) for k in range(3))
 RUN_DATES = DAYS + (D + dt.timedelta(days=3),)
-# A backfill in the middle of the range and a day run again after the later ones.
-OUT_OF_ORDER = (DAYS[2], D, RUN_DATES[3], D1)
+# Later days before an earlier one, which is then backfilled between published neighbours. Both
+# orders start with D, so both lakes start from one run of it (conftest.first_night).
+OUT_OF_ORDER = (D, DAYS[2], RUN_DATES[3], D1)
+assert OUT_OF_ORDER[0] == RUN_DATES[0] and sorted(OUT_OF_ORDER) == list(RUN_DATES)
 VISITORS = 150
 # Seed 1 with 150 visitors holds a session across each midnight of DAYS (checked by the tests).
 SEED = 1

@@ -230,8 +230,8 @@ def test_no_raw_ip_or_email_reaches_silver_or_gold(spark, in_order, landing):
 
 
 def test_out_of_order_runs_converge(spark, out_of_order, in_order):
-    """D+2 before the days before it, D+1 after all the others (backfills), gives the same
-    silver.hits and gold tables as the nightly order, without running anything again."""
+    """D+2 and D+3 before D+1, then D+1 backfilled between its published neighbours, gives the
+    same silver.hits and gold tables as the nightly order, without running anything again."""
     assert out_of_order == snapshot(spark, in_order, CONVERGING)
     assert all(out_of_order[name] for name in CONVERGING)
 
