@@ -252,8 +252,11 @@ def growth(runs: list[dict]) -> dict:
     import math
 
     small, large = runs[0], runs[-1]
-    exponent = math.log(large["pipeline_s"] / small["pipeline_s"]) / math.log(large["records"] / small["records"])
-    core_exponent = math.log(large["core_spark_s"] / small["core_spark_s"]) / math.log(large["records"] / small["records"])
+
+    def exponent_of(seconds: str) -> float:
+        return math.log(large[seconds] / small[seconds]) / math.log(large["records"] / small["records"])
+
+    exponent, core_exponent = exponent_of("pipeline_s"), exponent_of("core_spark_s")
     print(f"\n{'records':>12s} {'pipeline s':>11s} {'s per 1M':>9s} {'core s':>7s} {'duckdb s':>9s} {'peak RSS MB':>12s}")
     for r in runs:
         print(f"{r['records']:12,d} {r['pipeline_s']:11.0f} {r['pipeline_s'] / r['records'] * 1e6:9.1f} "
