@@ -192,12 +192,22 @@ def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) ->
     return _staged[spark_uri(path)]
 
 
-def drop_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) -> None:
-    """Delete a published run's staged table (through Hadoop's file system: local or s3a)."""
-    _staged.pop(spark_uri(staging_path(name, lake, run_date)), None)
+def checkpoint_path(lake: str, run_date: dt.date, layer: str) -> str:
+    """Where a layer run on a cluster keeps the rows of its intermediate frames until it ends."""
+    return f"{lake}/_staging/run_date={run_date.isoformat()}/_checkpoints/{layer}"
+
+
+def delete_tree(spark: SparkSession, location: str) -> None:
+    """Delete a folder and everything under it, through Hadoop's file system (local or s3a)."""
     jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(spark_uri(staging_path(name, lake, run_date)))
+    path = jvm.org.apache.hadoop.fs.Path(spark_uri(location))
     path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+
+
+def drop_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) -> None:
+    """Delete a published run's staged table."""
+    _staged.pop(spark_uri(staging_path(name, lake, run_date)), None)
+    delete_tree(spark, staging_path(name, lake, run_date))
 
 
 def replace_rows(spark: SparkSession, rows: DataFrame, name: str, lake: str, predicate: str) -> None:

@@ -14,6 +14,7 @@ import pytest
 from deltalake import DeltaTable
 from embedded_s3 import D, infra, s3_settings
 
+from clicklake import storage
 from clicklake.duck import storage_options
 from clicklake.tables import all_tables
 
@@ -64,6 +65,10 @@ def test_a_cluster_run_writes_the_tables_a_local_run_writes(spark_cluster, night
     assert len(executor_logs) == 2, executor_logs
     for log in executor_logs:
         assert "Finished task" in log.read_text(), f"{log}: this executor ran no task"
+
+    # Intermediate frames were checkpointed into the run's staging area, and nothing of them is left.
+    staging = storage.open_location(f"{CLUSTER_LAKE}/_staging/run_date={D}", s3_settings(env))
+    assert staging.list("_checkpoints") == [], "the run left checkpoint files behind"
 
     compared = 0
     for name in sorted(all_tables()):
