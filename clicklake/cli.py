@@ -73,7 +73,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=10000)
     serve.add_argument("--metastore", help="Hive metastore: a folder for an embedded Derby database (default .data/metastore, "
-                                           "$CLICKLAKE_METASTORE) or thrift://host:9083 for a shared metastore service")
+                                           "$CLICKLAKE_METASTORE), jdbc:postgresql://host:5432/db for a metastore database many servers share, "
+                                           "or thrift://host:9083 for a metastore service")
     serve.add_argument("--writable", action="store_true", help="let SQL users change tables (read-only by default)")
 
     parse_log = sub.add_parser("parse-log", help="parse one access-log file and print statistics")
@@ -171,10 +172,10 @@ def cmd_sql(args) -> int:
         from clicklake.catalog import register_tables
         from clicklake.spark import get_spark
 
-        # A shared metastore service is used as is; the embedded Derby one is held by a running
-        # serve-sql, so this command registers the same names in its own session catalog.
+        # A shared metastore (PostgreSQL or a service) is used as is; the embedded Derby one is held
+        # by a running serve-sql, so this command registers the same names in its own session catalog.
         metastore = os.environ.get("CLICKLAKE_METASTORE", "")
-        conf = sql_server.metastore_conf(metastore) if metastore.startswith("thrift://") else None
+        conf = sql_server.metastore_conf(metastore) if sql_server.is_shared_metastore(metastore) else None
         spark = get_spark("clicklake sql", settings.s3, extra_conf=conf)
         register_tables(spark, settings.lake)
         df = spark.sql(args.query)

@@ -20,6 +20,8 @@ DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 SPARK_PACKAGES = (
     "io.delta:delta-spark_4.1_2.13:4.4.0",
     "org.apache.hadoop:hadoop-aws:3.4.2",
+    # The JDBC driver of a Hive metastore kept in PostgreSQL (serve-sql --metastore jdbc:postgresql://...).
+    "org.postgresql:postgresql:42.7.8",
 )
 
 log = logging.getLogger(__name__)

@@ -3,12 +3,14 @@ DBeaver, Superset and Tableau speak) over a lake's tables, named `layer.table` i
 metastore.
 
 The metastore is an embedded Derby database in a folder by default (one process at a time may
-open it: this server while it runs), or a shared metastore service (`thrift://host:9083`, backed by
-PostgreSQL or MySQL in production) that many servers and clusters use at once.
+open it: this server while it runs), or one that many servers and clusters use at once: a
+PostgreSQL database that each of them opens itself (`jdbc:postgresql://host:5432/db`), or a
+metastore service (`thrift://host:9083`).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -25,14 +27,40 @@ def default_metastore() -> str:
     return str((root / ".data" / "metastore") if root else Path.home() / ".local" / "share" / "clicklake" / "metastore")
 
 
+def is_shared_metastore(metastore: str) -> bool:
+    return metastore.startswith(("thrift://", "jdbc:postgresql://"))
+
+
 def metastore_conf(metastore: str) -> dict[str, str]:
-    """Spark settings for a Hive metastore: a folder (embedded Derby) or a thrift:// service."""
+    """Spark settings for a Hive metastore: a folder (embedded Derby), a PostgreSQL database
+    (jdbc:postgresql://host:port/db; user and password from CLICKLAKE_METASTORE_USER and
+    CLICKLAKE_METASTORE_PASSWORD, kept off command lines) or a thrift:// service."""
     conf = {"spark.sql.catalogImplementation": "hive"}
     if metastore.startswith("thrift://"):
         conf["spark.hadoop.hive.metastore.uris"] = metastore
         return conf
+    if metastore.startswith("jdbc:postgresql://"):
+        conf.update({
+            "spark.hadoop.javax.jdo.option.ConnectionURL": metastore,
+            "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+            "spark.hadoop.javax.jdo.option.ConnectionUserName": os.environ.get("CLICKLAKE_METASTORE_USER", "clicklake"),
+            "spark.hadoop.javax.jdo.option.ConnectionPassword": os.environ.get("CLICKLAKE_METASTORE_PASSWORD", ""),
+            # The first process to open an empty database creates the metastore's tables in it, as
+            # it first needs each. Without foreign keys: DataNucleus adds those from a second
+            # connection while the first one's transaction holds the rows they point at, and on
+            # PostgreSQL that waits forever (seen here: the first CREATE TABLE never returned).
+            "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
+            "spark.hadoop.datanucleus.schema.autoCreateTables": "true",
+            "spark.hadoop.datanucleus.schema.autoCreateColumns": "true",
+            "spark.hadoop.datanucleus.schema.autoCreateConstraints": "false",
+            "spark.hadoop.hive.metastore.schema.verification": "false",
+            # java.sql.DriverManager finds the driver only on the JVM's own class path, not in spark.jars.
+            "spark.driver.extraClassPath": ":".join(resolved_jars("postgresql-")),
+        })
+        return conf
     if "://" in metastore:
-        raise ConfigError(f"the metastore is a folder (embedded Derby) or thrift://host:port, not {metastore!r}")
+        raise ConfigError("the metastore is a folder (embedded Derby), jdbc:postgresql://host:port/db or "
+                          f"thrift://host:port, not {metastore!r}")
     folder = Path(metastore).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     conf.update({
@@ -78,17 +106,24 @@ def read_only_extension_jar() -> Path:
 
 
 # Of the resolved jars, those the Thrift server's sessions load classes from by name (the Delta
-# catalog, S3A). Not their dependencies: pyspark's own versions of those (Jackson) must win.
-SERVER_CLASSPATH_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "awssdk_bundle-", "analyticsaccelerator-s3-")
+# catalog, S3A, a PostgreSQL metastore's JDBC driver). Not their dependencies: pyspark's own
+# versions of those (Jackson) must win.
+SERVER_CLASSPATH_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "awssdk_bundle-", "analyticsaccelerator-s3-",
+                         "postgresql-")
+
+
+def resolved_jars(*name_parts: str) -> list[str]:
+    """The resolved jars whose file names hold one of `name_parts`."""
+    jars = cached_jars()
+    if jars is None:
+        raise RuntimeError("the Delta and S3A jars are not resolved yet: run `make setup` (or any clicklake run) first")
+    return [j for j in jars if any(part in Path(j).name for part in name_parts)]
 
 
 def server_classpath() -> list[str]:
     """The Delta and S3A jars, for the driver's own class path: the Thrift server opens its
     sessions on threads that do not see jars added through spark.jars."""
-    jars = cached_jars()
-    if jars is None:
-        raise RuntimeError("the Delta and S3A jars are not resolved yet: run `make setup` (or any clicklake run) first")
-    return [j for j in jars if any(part in Path(j).name for part in SERVER_CLASSPATH_JARS)]
+    return resolved_jars(*SERVER_CLASSPATH_JARS)
 
 
 def server_conf(host: str, port: int, read_only: bool) -> dict[str, str]:

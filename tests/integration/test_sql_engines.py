@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import local_postgres
 import pyspark
 import pytest
 
@@ -76,23 +77,27 @@ def csv_rows(text: str) -> list[list[str]]:
     return list(csv.reader(line for line in lines if line and not line.startswith("WARNING")))
 
 
+def start_sql_server(command: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str | None]:
+    """`clicklake serve-sql ...` in the background; the process and its JDBC URL once it listens."""
+    with log.open("w") as err:
+        server = subprocess.Popen([sys.executable, "-m", "clicklake", "serve-sql", *command], stdout=subprocess.PIPE,
+                                  stderr=err, text=True, env={**env, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = server.stdout.readline()
+        if not line:
+            break
+        if line.startswith("JDBC URL: "):
+            return server, line.split()[2]
+    return server, None
+
+
 def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refuses_writes(spark, in_order, tmp_path, capsys):
     port = free_port()
     log = tmp_path / "serve-sql.log"
-    with log.open("w") as err:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "clicklake", "serve-sql", "--lake", in_order.lake, "--port", str(port),
-             "--metastore", str(tmp_path / "metastore")],
-            stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server, url = start_sql_server(["--lake", in_order.lake, "--port", str(port), "--metastore", str(tmp_path / "metastore")],
+                                   dict(os.environ), log)
     try:
-        url = None
-        deadline = time.monotonic() + 240
-        while url is None and time.monotonic() < deadline:
-            line = server.stdout.readline()
-            if not line:
-                break
-            if line.startswith("JDBC URL: "):
-                url = line.split()[2]
         assert url == f"jdbc:hive2://127.0.0.1:{port}/default", log.read_text()[-3000:]
 
         queries = [
@@ -119,6 +124,33 @@ def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refu
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the server stopped listening"
     assert (tmp_path / "metastore" / "metastore_db").is_dir(), "the catalog is a persistent Derby metastore"
+
+
+def test_a_postgresql_metastore_serves_the_thrift_server_and_the_sql_command_at_once(spark, in_order, tmp_path):
+    """The embedded Derby metastore lets one process at a time hold the names; one kept in
+    PostgreSQL (a real server, local_postgres) is shared: `clicklake sql` answers by name while
+    the Thrift server holds the same catalog, and the names are rows of PostgreSQL's tables."""
+    with local_postgres.running() as postgres:
+        env = {**os.environ, "CLICKLAKE_METASTORE": postgres.create_database("metastore"),
+               "CLICKLAKE_METASTORE_USER": local_postgres.USER}
+        server, url = start_sql_server(["--lake", in_order.lake, "--port", str(free_port())], env, tmp_path / "serve-sql.log")
+        try:
+            assert url is not None, (tmp_path / "serve-sql.log").read_text()[-3000:]
+            query = "SELECT session_date, count(*) AS sessions FROM gold.sessions GROUP BY session_date ORDER BY session_date"
+            answered = beeline(url, query)
+            assert answered.returncode == 0, answered.stderr[-3000:]
+            command = subprocess.run([str(Path(sys.executable).with_name("clicklake")), "sql", "--format", "csv",
+                                      "--lake", in_order.lake, query], env=env, capture_output=True, text=True)
+            assert command.returncode == 0, command.stderr[-3000:]
+            assert len(csv_rows(command.stdout)) > 2 and csv_rows(answered.stdout) == csv_rows(command.stdout)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            code = server.wait(timeout=120)
+        assert code == 0, (tmp_path / "serve-sql.log").read_text()[-3000:]
+        registered = postgres.query("metastore", 'SELECT d."NAME" || \'.\' || t."TBL_NAME" FROM "TBLS" t '
+                                                 'JOIN "DBS" d ON d."DB_ID" = t."DB_ID" ORDER BY 1')
+    published = sorted(name for name, spec in all_tables().items() if lake.is_delta_table(spark, spec.path(in_order.lake)))
+    assert registered == published
 
 
 def test_a_name_registered_for_another_lake_is_pointed_at_this_one(spark, in_order, tmp_path):

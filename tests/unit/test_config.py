@@ -81,3 +81,35 @@ def test_spark_reaches_s3_through_s3a(uri, expected):
 def test_relative_paths_become_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert normalize_uri("lake") == str(tmp_path / "lake")
+
+
+METASTORE_CASES = [
+    ("a folder is an embedded Derby database in it", "{tmp}/ms",
+     {"spark.hadoop.javax.jdo.option.ConnectionURL": "jdbc:derby:;databaseName={tmp}/ms/metastore_db;create=true"}),
+    ("a PostgreSQL database: its URL as given, user and password from the environment", "jdbc:postgresql://db:5432/hms",
+     {"spark.hadoop.javax.jdo.option.ConnectionURL": "jdbc:postgresql://db:5432/hms",
+      "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+      "spark.hadoop.javax.jdo.option.ConnectionUserName": "hive",
+      "spark.hadoop.javax.jdo.option.ConnectionPassword": "s3cret",
+      "spark.hadoop.datanucleus.schema.autoCreateTables": "true",
+      "spark.hadoop.datanucleus.schema.autoCreateConstraints": "false"}),
+    ("a metastore service by its thrift URI", "thrift://hms:9083", {"spark.hadoop.hive.metastore.uris": "thrift://hms:9083"}),
+]
+
+
+@pytest.mark.parametrize("description, metastore, expected", METASTORE_CASES, ids=[c[0] for c in METASTORE_CASES])
+def test_metastore_settings(monkeypatch, tmp_path, description, metastore, expected):
+    from clicklake.sql_server import metastore_conf
+
+    monkeypatch.setenv("CLICKLAKE_METASTORE_USER", "hive")
+    monkeypatch.setenv("CLICKLAKE_METASTORE_PASSWORD", "s3cret")
+    conf = metastore_conf(metastore.format(tmp=tmp_path))
+    assert conf["spark.sql.catalogImplementation"] == "hive"
+    assert {key: conf.get(key) for key in expected} == {k: v.format(tmp=tmp_path) for k, v in expected.items()}
+
+
+def test_a_metastore_of_another_kind_is_refused():
+    from clicklake.sql_server import metastore_conf
+
+    with pytest.raises(ConfigError, match="jdbc:postgresql://host:port/db or thrift://host:port, not 'jdbc:mysql://db/hms'"):
+        metastore_conf("jdbc:mysql://db/hms")
