@@ -10,13 +10,17 @@ metastore service (`thrift://host:9083`).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 from clicklake.config import ConfigError, Settings, repo_root
 from clicklake.spark import DELTA_EXTENSION, cache_dir, cached_jars, get_spark
@@ -31,10 +35,25 @@ def is_shared_metastore(metastore: str) -> bool:
     return metastore.startswith(("thrift://", "jdbc:postgresql://"))
 
 
+def password_on_class_path() -> list[str]:
+    """CLICKLAKE_METASTORE_PASSWORD as a hive-site.xml in a folder only this user can read, for the
+    JVM's class path (Spark and Hive read that file from there): every Spark setting is handed to
+    spark-submit as a command-line argument, which any user of the machine can list."""
+    password = os.environ.get("CLICKLAKE_METASTORE_PASSWORD")
+    if not password:
+        return []
+    folder = Path(tempfile.mkdtemp(prefix="clicklake-metastore-"))  # mode 0700
+    atexit.register(shutil.rmtree, folder, True)
+    with os.fdopen(os.open(folder / "hive-site.xml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as site:
+        site.write('<?xml version="1.0"?>\n<configuration><property><name>javax.jdo.option.ConnectionPassword</name>'
+                   f"<value>{xml_escape(password)}</value></property></configuration>\n")
+    return [str(folder)]
+
+
 def metastore_conf(metastore: str) -> dict[str, str]:
     """Spark settings for a Hive metastore: a folder (embedded Derby), a PostgreSQL database
     (jdbc:postgresql://host:port/db; user and password from CLICKLAKE_METASTORE_USER and
-    CLICKLAKE_METASTORE_PASSWORD, kept off command lines) or a thrift:// service."""
+    CLICKLAKE_METASTORE_PASSWORD, the password kept off command lines) or a thrift:// service."""
     conf = {"spark.sql.catalogImplementation": "hive"}
     if metastore.startswith("thrift://"):
         conf["spark.hadoop.hive.metastore.uris"] = metastore
@@ -44,7 +63,6 @@ def metastore_conf(metastore: str) -> dict[str, str]:
             "spark.hadoop.javax.jdo.option.ConnectionURL": metastore,
             "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
             "spark.hadoop.javax.jdo.option.ConnectionUserName": os.environ.get("CLICKLAKE_METASTORE_USER", "clicklake"),
-            "spark.hadoop.javax.jdo.option.ConnectionPassword": os.environ.get("CLICKLAKE_METASTORE_PASSWORD", ""),
             # The first process to open an empty database creates the metastore's tables in it, as
             # it first needs each. Without foreign keys: DataNucleus adds those from a second
             # connection while the first one's transaction holds the rows they point at, and on
@@ -55,7 +73,7 @@ def metastore_conf(metastore: str) -> dict[str, str]:
             "spark.hadoop.datanucleus.schema.autoCreateConstraints": "false",
             "spark.hadoop.hive.metastore.schema.verification": "false",
             # java.sql.DriverManager finds the driver only on the JVM's own class path, not in spark.jars.
-            "spark.driver.extraClassPath": ":".join(resolved_jars("postgresql-")),
+            "spark.driver.extraClassPath": ":".join(resolved_jars("postgresql-") + password_on_class_path()),
         })
         return conf
     if "://" in metastore:
@@ -106,10 +124,8 @@ def read_only_extension_jar() -> Path:
 
 
 # Of the resolved jars, those the Thrift server's sessions load classes from by name (the Delta
-# catalog, S3A, a PostgreSQL metastore's JDBC driver). Not their dependencies: pyspark's own
-# versions of those (Jackson) must win.
-SERVER_CLASSPATH_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "awssdk_bundle-", "analyticsaccelerator-s3-",
-                         "postgresql-")
+# catalog, S3A). Not their dependencies: pyspark's own versions of those (Jackson) must win.
+SERVER_CLASSPATH_JARS = ("delta-spark_", "delta-storage-", "hadoop-aws-", "awssdk_bundle-", "analyticsaccelerator-s3-")
 
 
 def resolved_jars(*name_parts: str) -> list[str]:
@@ -160,7 +176,10 @@ def serve(settings: Settings, host: str, port: int, metastore: str, read_only: b
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    conf = {**metastore_conf(metastore), **server_conf(host, port, read_only)}
+    metastore_settings, server_settings = metastore_conf(metastore), server_conf(host, port, read_only)
+    # Both may put entries on the driver's class path (a PostgreSQL metastore's driver and password).
+    classpath = [c["spark.driver.extraClassPath"] for c in (server_settings, metastore_settings) if c.get("spark.driver.extraClassPath")]
+    conf = {**metastore_settings, **server_settings, "spark.driver.extraClassPath": ":".join(classpath)}
     spark = get_spark("clicklake serve-sql", settings.s3, extra_conf=conf)
     try:
         names = register_tables(spark, settings.lake)
@@ -174,7 +193,8 @@ def serve(settings: Settings, host: str, port: int, metastore: str, read_only: b
             if not wait_for_port(host, port, 120):
                 raise RuntimeError(f"the Thrift server did not listen on {host}:{port} within 120 s")
             mode = "read-only" if read_only else "read-write"
-            print(f"serving {len(names)} tables of {settings.lake} ({mode}); metastore {metastore}", file=out)
+            # A JDBC URL may carry credentials in its query string: that part is not printed.
+            print(f"serving {len(names)} tables of {settings.lake} ({mode}); metastore {metastore.split('?')[0]}", file=out)
             print(f"JDBC URL: jdbc:hive2://{host}:{port}/default   (beeline -u <url>; Ctrl-C stops)", file=out, flush=True)
             stop.wait()
         finally:

@@ -92,6 +92,16 @@ def start_sql_server(command: list[str], env: dict[str, str], log: Path) -> tupl
     return server, None
 
 
+def stop_sql_server(server: subprocess.Popen) -> None:
+    """SIGTERM, as Ctrl-C; killed if it has not stopped within two minutes (the test then fails on its exit code)."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refuses_writes(spark, in_order, tmp_path, capsys):
     port = free_port()
     log = tmp_path / "serve-sql.log"
@@ -118,9 +128,8 @@ def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refu
         kept = beeline(url, "SELECT count(*) AS n FROM gold.daily_kpis")
         assert csv_rows(kept.stdout)[1] == [str(lake.read_published(spark, "gold.daily_kpis", in_order.lake).count())]
     finally:
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=120)
-    assert code == 0, log.read_text()[-3000:]
+        stop_sql_server(server)
+    assert server.returncode == 0, log.read_text()[-3000:]
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the server stopped listening"
     assert (tmp_path / "metastore" / "metastore_db").is_dir(), "the catalog is a persistent Derby metastore"
@@ -128,25 +137,30 @@ def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refu
 
 def test_a_postgresql_metastore_serves_the_thrift_server_and_the_sql_command_at_once(spark, in_order, tmp_path):
     """The embedded Derby metastore lets one process at a time hold the names; one kept in
-    PostgreSQL (a real server, local_postgres) is shared: `clicklake sql` answers by name while
-    the Thrift server holds the same catalog, and the names are rows of PostgreSQL's tables."""
+    PostgreSQL (a real server asking for a password, local_postgres) is shared: while the Thrift
+    server holds it, `clicklake sql` over a lake folder without tables answers by the names the
+    server registered, the names are rows of PostgreSQL's tables, and no process shows the
+    password on its command line."""
     with local_postgres.running() as postgres:
         env = {**os.environ, "CLICKLAKE_METASTORE": postgres.create_database("metastore"),
-               "CLICKLAKE_METASTORE_USER": local_postgres.USER}
-        server, url = start_sql_server(["--lake", in_order.lake, "--port", str(free_port())], env, tmp_path / "serve-sql.log")
+               "CLICKLAKE_METASTORE_USER": local_postgres.USER, "CLICKLAKE_METASTORE_PASSWORD": postgres.password}
+        log = tmp_path / "serve-sql.log"
+        server, url = start_sql_server(["--lake", in_order.lake, "--port", str(free_port())], env, log)
         try:
-            assert url is not None, (tmp_path / "serve-sql.log").read_text()[-3000:]
+            assert url is not None, log.read_text()[-3000:]
+            command_lines = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()]
+            assert not any(postgres.password.encode() in line for line in command_lines), "the password is on a command line"
             query = "SELECT session_date, count(*) AS sessions FROM gold.sessions GROUP BY session_date ORDER BY session_date"
             answered = beeline(url, query)
             assert answered.returncode == 0, answered.stderr[-3000:]
+            # A lake without tables registers nothing: gold.sessions can only come from the shared catalog.
             command = subprocess.run([str(Path(sys.executable).with_name("clicklake")), "sql", "--format", "csv",
-                                      "--lake", in_order.lake, query], env=env, capture_output=True, text=True)
+                                      "--lake", str(tmp_path / "lake-without-tables"), query], env=env, capture_output=True, text=True)
             assert command.returncode == 0, command.stderr[-3000:]
             assert len(csv_rows(command.stdout)) > 2 and csv_rows(answered.stdout) == csv_rows(command.stdout)
         finally:
-            server.send_signal(signal.SIGTERM)
-            code = server.wait(timeout=120)
-        assert code == 0, (tmp_path / "serve-sql.log").read_text()[-3000:]
+            stop_sql_server(server)
+        assert server.returncode == 0, log.read_text()[-3000:]
         registered = postgres.query("metastore", 'SELECT d."NAME" || \'.\' || t."TBL_NAME" FROM "TBLS" t '
                                                  'JOIN "DBS" d ON d."DB_ID" = t."DB_ID" ORDER BY 1')
     published = sorted(name for name, spec in all_tables().items() if lake.is_delta_table(spark, spec.path(in_order.lake)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from clicklake.config import ConfigError, Settings, normalize_uri, spark_uri
@@ -90,7 +92,6 @@ METASTORE_CASES = [
      {"spark.hadoop.javax.jdo.option.ConnectionURL": "jdbc:postgresql://db:5432/hms",
       "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
       "spark.hadoop.javax.jdo.option.ConnectionUserName": "hive",
-      "spark.hadoop.javax.jdo.option.ConnectionPassword": "s3cret",
       "spark.hadoop.datanucleus.schema.autoCreateTables": "true",
       "spark.hadoop.datanucleus.schema.autoCreateConstraints": "false"}),
     ("a metastore service by its thrift URI", "thrift://hms:9083", {"spark.hadoop.hive.metastore.uris": "thrift://hms:9083"}),
@@ -99,13 +100,21 @@ METASTORE_CASES = [
 
 @pytest.mark.parametrize("description, metastore, expected", METASTORE_CASES, ids=[c[0] for c in METASTORE_CASES])
 def test_metastore_settings(monkeypatch, tmp_path, description, metastore, expected):
-    from clicklake.sql_server import metastore_conf
+    from clicklake import sql_server
 
+    monkeypatch.setattr(sql_server, "cached_jars", lambda: ["/jars/org.postgresql_postgresql-42.7.8.jar", "/jars/other.jar"])
     monkeypatch.setenv("CLICKLAKE_METASTORE_USER", "hive")
-    monkeypatch.setenv("CLICKLAKE_METASTORE_PASSWORD", "s3cret")
-    conf = metastore_conf(metastore.format(tmp=tmp_path))
+    monkeypatch.setenv("CLICKLAKE_METASTORE_PASSWORD", "s3<cret")
+    conf = sql_server.metastore_conf(metastore.format(tmp=tmp_path))
     assert conf["spark.sql.catalogImplementation"] == "hive"
     assert {key: conf.get(key) for key in expected} == {k: v.format(tmp=tmp_path) for k, v in expected.items()}
+    # Every setting reaches spark-submit's command line: the password never is one.
+    assert not any("s3<cret" in value or "s3&lt;cret" in value for value in conf.values())
+    if metastore.startswith("jdbc:"):
+        driver, secrets = conf["spark.driver.extraClassPath"].split(":")
+        site = Path(secrets) / "hive-site.xml"
+        assert driver.endswith("postgresql-42.7.8.jar") and site.stat().st_mode & 0o077 == 0
+        assert "<name>javax.jdo.option.ConnectionPassword</name><value>s3&lt;cret</value>" in site.read_text()
 
 
 def test_a_metastore_of_another_kind_is_refused():
