@@ -19,6 +19,7 @@ from pathlib import Path
 import local_postgres
 import pyspark
 import pytest
+from local_postgres import free_port
 
 from clicklake import catalog, cli, duck, lake
 from clicklake.config import spark_uri
@@ -57,12 +58,6 @@ def test_the_sql_command_answers_by_table_name(spark, in_order, capsys, engine):
     answered = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = lake.read_published(spark, "gold.sessions", in_order.lake).groupBy("session_date").count().orderBy("session_date").collect()
     assert answered and answered == [{"session_date": str(r["session_date"]), "sessions": r["count"]} for r in expected]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def beeline(url: str, query: str) -> subprocess.CompletedProcess:
