@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED := set -a && . infra/embedded.env && set +a
 
-.PHONY: setup demo test test-fast bench bench-full bench-growth bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop airflow screenshots clean distclean
+.PHONY: setup demo test test-fast bench bench-full bench-growth bench-skew bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop airflow screenshots clean distclean
 
 setup: $(STAMP)
 
@@ -46,6 +46,11 @@ bench-full: setup
 # The same for ~1M, ~5M and ~10M records in one invocation, and how the cost grows (about an hour).
 bench-growth: setup
 	$(BIN)/python bench/pipeline_bench.py --visitors $(or $(VISITORS),45000 225000 450000)
+
+# ~1M records with hot keys (a tenth of the visitors behind one NAT address, a scraper farm on one
+# address sending a fifth of the log lines): the skew table shows whether any task held them.
+bench-skew: setup
+	$(BIN)/python bench/pipeline_bench.py --visitors $(or $(VISITORS),45000) --hot-keys
 
 # Parsing + classification of 2,000,000 generated log lines, Spark against a DuckDB yardstick.
 # A benchmark, not a test: it prints figures and a JSON line (LINES=..., FILES=... to resize).

@@ -4,6 +4,7 @@ server, against a DuckDB yardstick of its core work on a local copy of the same 
     make bench                  # ~2,000,000 raw records (90,000 visitors)
     make bench-full             # ~10,000,000 raw records (450,000 visitors)
     make bench-growth           # ~1M, ~5M and ~10M records, one after another: how cost grows
+    make bench-skew             # ~1M records with hot keys (--hot-keys): does any task hold them?
     .venv/bin/python bench/pipeline_bench.py --visitors 20000
 
 The day comes from the project's generator (written once under .cache/bench/, reused while the
@@ -20,6 +21,9 @@ patterns), sessionize (30 minutes of inactivity per visitor) and build the sessi
 no quarantine, no user-agent parsing, no dedup across days, no gates and no Delta writes: it is
 the floor one engine reaches on this machine, not the same product.
 
+The run keeps Spark's event log (.cache/bench/eventlog-<size>), from which spark_events.py prints
+where the time went by job and which stages' records were held by one task (skew).
+
 The last line printed is one JSON object (of the largest day, with the growth figures when several
 sizes ran). A benchmark, not a test: nothing is asserted.
 """
@@ -31,11 +35,13 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import spark_events
 from measure import PeakRss
 from parse_bench import DUCKDB_PATTERN as CLF  # the parse benchmark's yardstick pattern
 
@@ -67,23 +73,21 @@ ASSETS = r"\.(css|js|mjs|map|png|jpe?g|gif|webp|svg|ico|woff2?|ttf|mp4)$"
 SHARD_VISITORS = 150_000
 
 
-def make_day(visitors: int, seed: int) -> tuple[Path, dict]:
-    out = REPO / ".cache" / "bench" / f"day-{visitors}-{seed}"
+def make_day(visitors: int, seed: int, hot_keys: bool = False) -> tuple[Path, dict]:
+    out = REPO / ".cache" / "bench" / f"day-{visitors}-{seed}{'-hot' if hot_keys else ''}"
     summary_path = out / "_truth" / f"dt={DAY}" / "summary.json"
     if not summary_path.exists():
-        import shutil
-
         from clicklake.generator import generate
 
         shutil.rmtree(out, ignore_errors=True)  # a generation cut short
         shards = -(-visitors // SHARD_VISITORS)
         if shards == 1:
-            generate(DAY, str(out), visitors=visitors, seed=seed)
+            generate(DAY, str(out), visitors=visitors, seed=seed, hot_keys=hot_keys)
         else:
             merged = {"log_lines": 0, "event_lines": 0, "lines_per_file": {}, "shards": shards}
             for i in range(shards):
                 part = out / f"_shard-{i}"
-                shard = generate(DAY, str(part), visitors=visitors // shards + (i < visitors % shards), seed=seed + i)
+                shard = generate(DAY, str(part), visitors=visitors // shards + (i < visitors % shards), seed=seed + i, hot_keys=hot_keys)
                 for name, lines in shard["lines_per_file"].items():
                     target = Path(name).with_name(f"s{i}-{Path(name).name}")
                     (out / target).parent.mkdir(parents=True, exist_ok=True)
@@ -197,10 +201,10 @@ def duckdb_core(files: dict[str, list[Path]]) -> int:
     return con.execute(query, {"clf": CLF, "assets": ASSETS, "bots": BOTS}).fetchone()[0]
 
 
-def measure(visitors: int, seed: int, env: dict) -> dict:
+def measure(visitors: int, seed: int, env: dict, hot_keys: bool = False) -> dict:
     """One generated day through `clicklake run` and the yardstick; prints its table, returns its figures."""
     t = time.perf_counter()
-    day_dir, summary = make_day(visitors, seed)
+    day_dir, summary = make_day(visitors, seed, hot_keys)
     files = day_files(day_dir)
     # The delivery date's own records: what `clicklake run --date` reads.
     records = sum(n for path, n in summary["lines_per_file"].items() if f"/dt={DAY}/" in path)
@@ -220,8 +224,11 @@ def measure(visitors: int, seed: int, env: dict) -> dict:
     duck_rss = rss.overall // 2**20
     print(f"duckdb core: {duck_sessions:,} sessions in {duck_s:.1f} s", flush=True)
 
-    log = REPO / ".cache" / "bench" / f"run-{visitors}.log"
-    stages, pipeline_s, peak_rss = run_pipeline(env, log)
+    name = f"{visitors}{'-hot' if hot_keys else ''}"
+    log = REPO / ".cache" / "bench" / f"run-{name}.log"
+    events = REPO / ".cache" / "bench" / f"eventlog-{name}"
+    shutil.rmtree(events, ignore_errors=True)
+    stages, pipeline_s, peak_rss = run_pipeline({**env, "PYSPARK_SUBMIT_ARGS": spark_events.submit_args(events)}, log)
 
     print(f"\n{'stage':28s} {'seconds':>8s} {'records/s':>10s} {'peak RSS MB':>12s}")
     for s in stages:
@@ -230,9 +237,11 @@ def measure(visitors: int, seed: int, env: dict) -> dict:
         print(f"{s['stage']:28s} {s['s']:8.0f} {speed} {rss_text}")
     print(f"{'whole run (wall)':28s} {pipeline_s:8.0f} {records / pipeline_s:10,.0f} {peak_rss:12,d}")
     print(f"{'duckdb core (yardstick)':28s} {duck_s:8.1f} {records / duck_s:10,.0f} {duck_rss:12,d}")
-    print(f"run log: {log}", flush=True)
+    print(f"run log: {log}; Spark event log: {events}", flush=True)
+    spark = spark_events.report(events)
     core_spark_s = sum(s["s"] for s in stages if s["stage"] in CORE_STAGES)
     return {
+        "hot_keys": hot_keys,
         "records": records,
         "visitors": visitors,
         "pipeline_s": round(pipeline_s, 1),
@@ -243,6 +252,9 @@ def measure(visitors: int, seed: int, env: dict) -> dict:
         "peak_rss_mb": peak_rss,
         "stages_s": {s["stage"]: s["s"] for s in stages},
         "cores": os.cpu_count(),
+        "skewed_stages": len(spark["skewed_stages"]),
+        "worst_stage_skew": spark["worst_stage_skew"],
+        "job_seconds_by_description": spark["job_seconds_by_description"],
     }
 
 
@@ -270,13 +282,16 @@ def main() -> int:
     ap.add_argument("--visitors", type=int, nargs="+", default=[90_000],
                     help="visitors of the generated day (~22 raw records each); several sizes: a growth series")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--hot-keys", action="store_true",
+                    help="a day with hot keys: a tenth of the visitors behind one NAT address, a scraper farm on one "
+                         "address sending a fifth of the log lines (generator.py, hot_keys)")
     args = ap.parse_args()
 
     env = {**os.environ, **S3_ENV}
     os.environ.update(S3_ENV)
     s3_server("start", env)
     try:
-        runs = [measure(visitors, args.seed, env) for visitors in sorted(args.visitors)]
+        runs = [measure(visitors, args.seed, env, args.hot_keys) for visitors in sorted(args.visitors)]
     finally:
         s3_server("stop", env)
     result = runs[-1]

@@ -11,6 +11,9 @@ used (`_truth/dt=D/`), so tests can check the pipeline against what really happe
 - bots (~5-10% of lines): search and AI crawlers, SEO tools, uptime monitors, HTTP libraries, a
   headless browser that runs the tag, and a scraper with a browser user agent that reads robots.txt;
 - NAT: some visitors share an IP with another visitor (with a different browser);
+- with `hot_keys` (for benchmarks of skew, not the tests' truth): one in ten visitors behind one
+  carrier-grade NAT address, many with the same browser build, and a scraper farm on one address
+  with a browser's user agent sending a fifth of the day's log lines;
 - dirty input: malformed and empty log lines, malformed/invalid events, duplicate events (beacon
   retries), events delivered in the next day's files, devices with skewed clocks, sessions that
   cross midnight.
@@ -80,6 +83,9 @@ CRAWLERS = (
 UPTIME_UA = "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)"
 HEADLESS_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"
 STEALTH_UA = HUMAN_USER_AGENTS[0][0]
+# hot_keys: the gateway of a mobile carrier or a large office, and a scraper farm's exit address.
+NAT_GATEWAY_IP = "198.51.100.70"
+SCRAPER_FARM_IP = "203.0.113.66"
 
 # (channel, weight): the generator picks the entry channel, then writes what produces it.
 CHANNEL_WEIGHTS = (
@@ -209,7 +215,7 @@ class Catalog:
 class Population:
     """Everyone who may visit; which of them visit on a given day depends on the day."""
 
-    def __init__(self, seed: int, visitors_per_day: int):
+    def __init__(self, seed: int, visitors_per_day: int, hot_keys: bool = False):
         self.seed = seed
         self.visitors_per_day = visitors_per_day
         size = visitors_per_day * 3
@@ -227,6 +233,10 @@ class Population:
                 if (ip, ua) in seen:
                     ip = f"100.{rng.randint(64, 127)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
             seen.add((ip, ua))
+            if hot_keys and i % 10 == 3:
+                # Behind the gateway, people with one browser build are one client to the logs: the
+                # truth cannot hold for them, so hot_keys days are for benchmarks only.
+                ip = NAT_GATEWAY_IP
             cookie = _uuid(rng) if rng.random() < 0.85 else None
             skew = rng.choice((-1, 1)) * rng.randint(60_000, 3 * 3_600_000) if rng.random() < 0.1 else 0
             quirk = rng.choice(("cdn", "lossy")) if cookie and rng.random() < 0.1 else None
@@ -246,12 +256,13 @@ class Population:
 
 
 class DayGenerator:
-    def __init__(self, day: dt.date, visitors: int, seed: int):
+    def __init__(self, day: dt.date, visitors: int, seed: int, hot_keys: bool = False):
         self.day = day
         self.seed = seed
+        self.hot_keys = hot_keys
         self.rng = random.Random(f"day-{seed}-{day.isoformat()}")
         self.catalog = Catalog(seed)
-        self.population = Population(seed, visitors)
+        self.population = Population(seed, visitors, hot_keys)
         self.day_start = _ms(day)
         self.day_end = self.day_start + DAY_MS
         self.log_records: list[LogRecord] = []
@@ -478,6 +489,18 @@ class DayGenerator:
             t += rng.randint(300, 1_500)
             self._log(t, rng.choice(HOSTS), ip, "GET", rng.choice(cat.products), 200, 40_000, None, STEALTH_UA)
 
+    def scraper_farm(self) -> None:
+        """hot_keys: one address with a browser's user agent sends a fifth of the day's log lines,
+        product pages in bursts through the working hours, each burst faster than a person reads."""
+        rng, cat = random.Random(f"scraper-farm-{self.seed}-{self.day.isoformat()}"), self.catalog
+        lines = len(self.log_records) // 4
+        t = self.day_start + 8 * 3_600_000
+        for _ in range(lines):
+            t += rng.randint(200, 900) if rng.random() < 0.98 else rng.randint(60_000, 300_000)
+            if t >= self.day_end:
+                t = self.day_start + rng.randint(0, DAY_MS - 1)
+            self._log(t, rng.choice(HOSTS), SCRAPER_FARM_IP, "GET", rng.choice(cat.products), 200, 40_000, None, STEALTH_UA)
+
     # ---- output ------------------------------------------------------------------------------
 
     def _log(self, t, host, ip, method, target, status, size, referrer, ua) -> None:
@@ -562,6 +585,8 @@ class DayGenerator:
     def run(self) -> tuple[dict[str, bytes], list[dict], dict]:
         self.humans()
         self.bots()
+        if self.hot_keys:
+            self.scraper_farm()
         files, counts = self.files()
         truth_sessions = [self._truth(s) for s in self.sessions]
         human_views = sum(len(s.views) for s in self.sessions)
@@ -597,9 +622,9 @@ class DayGenerator:
         }
 
 
-def generate(day: dt.date, out: str, visitors: int = 2000, seed: int = 42, s3=None) -> dict:
+def generate(day: dt.date, out: str, visitors: int = 2000, seed: int = 42, s3=None, hot_keys: bool = False) -> dict:
     """Write one day of landing files and its truth under `out` (a local path or s3:// URI)."""
-    files, truth_sessions, summary = DayGenerator(day, visitors, seed).run()
+    files, truth_sessions, summary = DayGenerator(day, visitors, seed, hot_keys).run()
     sink = storage.open_location(out, s3)
     for path, data in files.items():
         sink.put(path, data)

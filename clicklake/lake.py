@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clicklake.config import spark_uri
+from clicklake.spark import jobs_named
 from clicklake.tables import Table, conform, table
 
 
@@ -91,12 +92,13 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
     if rows is not None and rows < ONE_FILE_PER_DATE_ROWS:
         batch = batch.repartition(spec.partition_by)  # few, larger files: cheaper to write and to read
     writer = batch.write.format("delta").partitionBy(spec.partition_by)
-    if is_delta_table(spark, spec.path(lake)):
-        (writer.mode("overwrite").option("replaceWhere", date_range_predicate(spec.partition_by, start, end))
-         .option("mergeSchema", "true").save(target))
-    else:
-        writer.mode("errorifexists").save(target)
-        _describe(spark, spec, target)
+    with jobs_named(spark, f"publish {name} {start}..{end}"):
+        if is_delta_table(spark, spec.path(lake)):
+            (writer.mode("overwrite").option("replaceWhere", date_range_predicate(spec.partition_by, start, end))
+             .option("mergeSchema", "true").save(target))
+        else:
+            writer.mode("errorifexists").save(target)
+            _describe(spark, spec, target)
     return version_just_committed(spark, target)
 
 
@@ -141,9 +143,10 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
     target = spark_uri(staging_path(name, lake, run_date))
     # The schema is the batch's own: the gate must see a batch that lost a column, not a conformed one.
     # The row count rides in the commit, so the gate (often another process) need not recount.
-    (batch.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("userMetadata", json.dumps({"rows": rows})).partitionBy(spec.partition_by).save(target))
     spark = batch.sparkSession
+    with jobs_named(spark, f"stage {name} {run_date}"):
+        (batch.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+         .option("userMetadata", json.dumps({"rows": rows})).partitionBy(spec.partition_by).save(target))
     version = version_just_committed(spark, target)
     kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)
     _staged[target] = Staged(kept, version, rows)

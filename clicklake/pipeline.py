@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from clicklake import gates, lake, reconcile
 from clicklake.config import Settings, spark_uri
+from clicklake.spark import caller_line, jobs_named
 from clicklake.tables import conform, table
 
 LAYERS = ("bronze", "silver", "gold")
@@ -105,8 +106,9 @@ class Batches:
     cluster an executor can be lost, and the rows a local checkpoint kept there with it, so they
     are written to `checkpoint_dir` (the run's staging area in the lake), which release deletes."""
 
-    def __init__(self, spark, checkpoint_dir: str):
+    def __init__(self, spark, checkpoint_dir: str, label: str = ""):
         self.spark = spark
+        self.label = label  # names the jobs that materialize a frame (Spark UI, event log)
         self.local = spark.sparkContext.master.startswith("local")
         self.checkpoint_dir = None if self.local else checkpoint_dir
         if self.checkpoint_dir:
@@ -114,12 +116,13 @@ class Batches:
         self.frames: list[DataFrame] = []
         self.rows: dict[int, int] = {}  # id of a materialized frame -> its row count
 
-    def materialize(self, df: DataFrame) -> DataFrame:
-        # Computed once, now: every later consumer reads the kept rows.
-        df = df.localCheckpoint(eager=True) if self.local else df.checkpoint(eager=True)
-        # Held until release: `rows` is keyed by id(), which a collected frame would free for reuse.
-        self.frames.append(df)
-        self.rows[id(df)] = df.count()
+    def materialize(self, df: DataFrame, what: str | None = None) -> DataFrame:
+        with jobs_named(self.spark, f"{self.label}: {what or caller_line()}"):
+            # Computed once, now: every later consumer reads the kept rows.
+            df = df.localCheckpoint(eager=True) if self.local else df.checkpoint(eager=True)
+            # Held until release: `rows` is keyed by id(), which a collected frame would free for reuse.
+            self.frames.append(df)
+            self.rows[id(df)] = df.count()
         return df
 
     def holds(self, df: DataFrame) -> bool:
@@ -215,21 +218,23 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
     started = time.monotonic()
     job = layer_job(layer)
     view = staged_view(spark, settings, day, LAYERS[: LAYERS.index(layer)])
-    batches = Batches(spark, lake.checkpoint_path(settings.lake, day, layer))
+    batches = Batches(spark, lake.checkpoint_path(settings.lake, day, layer), label=f"{layer} write {day}")
     try:
-        built = job.build(spark, settings, day, batches.materialize, view)
+        with jobs_named(spark, batches.label):
+            built = job.build(spark, settings, day, batches.materialize, view)
         ready, counts = {}, {}
         for name in job.TABLES:
             # A job may already have materialized an output it reads itself (conformed, then kept).
             df = built[name]
             if not (batches.holds(df) and df.columns == table(name).column_names):
-                df = batches.materialize(conform(df, name))
+                df = batches.materialize(conform(df, name), what=name)
             counts[name] = batches.count(df)
             if counts[name] <= lake.KEEP_STAGED_ROWS and not batches.local:
                 # Kept for the gate, later layers and publish (lake._staged) after release deletes
                 # the checkpoint files it was read from (a local master's materialize kept it in
                 # memory already): held by the executors, as lake._staged explains.
-                df = df.localCheckpoint(eager=True)
+                with jobs_named(spark, f"{layer} write {day}: {name} kept"):
+                    df = df.localCheckpoint(eager=True)
             ready[name] = df
         kept = {name for name in ready if keep_in_memory and batches.local and counts[name] <= lake.KEEP_STAGED_ROWS}
         for name in kept:
@@ -275,9 +280,15 @@ def audit(spark, settings: Settings, layer: str, day: dt.date) -> list[gates.Che
             raise gates.NotValidated(f"nothing of {name} is staged for {day}: run `clicklake run --date {day} --layer {layer} --step write` first")
         staged[name] = found.batch
         results.append(schema_check(name, found.batch, found.version))
-        results.extend(gate.validate(found.batch, name, params[name], rows=found.rows, staged_version=found.version))
+        with jobs_named(spark, f"{layer} gate {day}: {name}"):
+            results.extend(gate.validate(found.batch, name, params[name], rows=found.rows, staged_version=found.version))
     if all(r.success for r in results if r.expectation == "columns_match_schema"):
-        results.extend(gate.validate(reconciliation(spark, settings, layer, day, staged), gates.RECONCILIATION, {}))
+        with jobs_named(spark, f"{layer} gate {day}: {gates.RECONCILIATION}"):
+            # A row per check and file or date: computed once here, where counting it and then
+            # validating it ran the layer's whole reconciliation plan twice (gold's: ~14 joins).
+            checks = reconciliation(spark, settings, layer, day, staged)
+            rows = checks.collect()
+            results.extend(gate.validate(spark.createDataFrame(rows, checks.schema), gates.RECONCILIATION, {}, rows=len(rows)))
     else:
         results.append(gates.CheckResult(gates.RECONCILIATION, "reconciliation", "", "fail", False,
                                          "not run: a staged table does not match its schema"))

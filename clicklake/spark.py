@@ -8,6 +8,7 @@ When spark-submit or a cluster already provides the jars, set CLICKLAKE_SPARK_JA
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -134,7 +135,11 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
         "spark.databricks.delta.snapshotPartitions": os.environ.get("CLICKLAKE_DELTA_SNAPSHOT_PARTITIONS", "2"),
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
         "spark.sql.warehouse.dir": str(cache_dir() / "spark-warehouse"),
-        "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(cache_dir() / "derby"),
+        # The throughput collector, not Java's default G1, whose concurrent threads competed with the
+        # tasks for the cores while a layer's checkpointed rows filled the heap: a 1M-record day ran in
+        # 199 s instead of 233 s, the tag-event parse in 27.6 s of task time instead of 34.3 s (of
+        # which CPU 16.4 s against 18.5 s). Local mode runs every task in the driver.
+        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -Dderby.system.home=" + str(cache_dir() / "derby"),
     }
     if master.startswith("local") or master.split("://")[-1].startswith(("127.0.0.1:", "localhost:")):
         # Keep the driver off the network; a remote cluster's executors must reach it by its address.
@@ -170,6 +175,25 @@ def tune_for_input(spark, input_bytes: int) -> bool:
     spark.conf.set("spark.sql.codegen.wholeStage", str(enabled).lower())
     spark.conf.set("spark.sql.codegen.factoryMode", "FALLBACK" if enabled else "NO_CODEGEN")
     return enabled
+
+
+@contextlib.contextmanager
+def jobs_named(spark, description: str):
+    """Name the Spark jobs started inside (this thread's), as the Spark UI, the history server and
+    the event log show them: without it every job is "save at NativeMethodAccessorImpl.java:0"."""
+    context = spark.sparkContext
+    before = context.getLocalProperty("spark.job.description")
+    context.setJobDescription(description)
+    try:
+        yield
+    finally:
+        context.setJobDescription(before)
+
+
+def caller_line(depth: int = 2) -> str:
+    """`file.py:line function` of a caller: which line of a job a materialized frame comes from."""
+    frame = sys._getframe(depth)
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} {frame.f_code.co_name}"
 
 
 if __name__ == "__main__":

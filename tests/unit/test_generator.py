@@ -116,3 +116,17 @@ def test_events_are_valid_json_with_the_schema_fields(day):
                     problems["bad_time"] += 1
     assert problems == {"malformed_json": 1, "missing_field": 1, "unknown_event_type": 1, "bad_time": 1}
     assert sum(v for k, v in summary["malformed"].items() if k in generator.INVALID_EVENT_KINDS) == 4
+
+
+def test_hot_keys_add_a_scraper_farm_and_a_crowd_behind_one_address_to_the_same_day(day):
+    """bench-skew's day: a fifth of the log lines from one address, a tenth of the visitors behind
+    another; without hot_keys neither address appears."""
+    gen = day[0]
+    hot = generator.DayGenerator(D, visitors=2000, seed=3, hot_keys=True)
+    _, _, hot_summary = hot.run()
+    by_address = collections.Counter(r.ip for r in hot.log_records)
+    assert by_address[generator.SCRAPER_FARM_IP] / len(hot.log_records) == pytest.approx(0.2, abs=0.01)
+    assert generator.SCRAPER_FARM_IP not in {r.ip for r in gen.log_records}
+    behind_nat = {s.visitor.index for s in hot.sessions if s.visitor.ip == generator.NAT_GATEWAY_IP}
+    assert 0.08 < len(behind_nat) / hot_summary["visitors"] < 0.12
+    assert generator.NAT_GATEWAY_IP not in {r.ip for r in gen.log_records}

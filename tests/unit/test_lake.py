@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from pyspark.sql import functions as F
 
 from clicklake import lake
+from clicklake.spark import jobs_named
 from clicklake.tables import conform, table
 
 D1, D2 = dt.date(2026, 3, 3), dt.date(2026, 3, 4)
@@ -66,3 +68,20 @@ def test_runs_of_different_dates_publishing_at_once_each_keep_their_rows(spark, 
     assert sorted(r["version"] for r in history) == [before + k for k in range(1, len(days) + 1)], "one commit per run"
     # The commits really raced: at least one was made on top of a version it had not read.
     assert any(r["readVersion"] < r["version"] - 1 for r in history), history
+
+
+def test_jobs_named_names_the_jobs_inside_and_gives_back_the_name_it_found(spark):
+    """A block names the jobs started in it; after it, also after an error, the name it found is back
+    (a layer's write names its jobs, and each materialized frame its own inside)."""
+    context = spark.sparkContext
+    context.setJobDescription("silver write 2026-03-03")
+    try:
+        with jobs_named(spark, "silver write 2026-03-03: tag_events.py:157 tag_silver"):
+            assert context.getLocalProperty("spark.job.description").endswith("tag_silver")
+            with pytest.raises(ZeroDivisionError), jobs_named(spark, "publish silver.hits"):
+                1 / 0
+            assert context.getLocalProperty("spark.job.description").endswith("tag_silver")
+        assert context.getLocalProperty("spark.job.description") == "silver write 2026-03-03"
+    finally:
+        context.setJobDescription(None)
+    assert context.getLocalProperty("spark.job.description") is None
