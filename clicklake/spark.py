@@ -135,11 +135,11 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
         "spark.databricks.delta.snapshotPartitions": os.environ.get("CLICKLAKE_DELTA_SNAPSHOT_PARTITIONS", "2"),
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
         "spark.sql.warehouse.dir": str(cache_dir() / "spark-warehouse"),
-        # The throughput collector, not Java's default G1, whose concurrent threads competed with the
-        # tasks for the cores while a layer's checkpointed rows filled the heap: a 1M-record day ran in
-        # 199 s instead of 233 s, the tag-event parse in 27.6 s of task time instead of 34.3 s (of
-        # which CPU 16.4 s against 18.5 s). Local mode runs every task in the driver.
-        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -Dderby.system.home=" + str(cache_dir() / "derby"),
+        # CLICKLAKE_DRIVER_JAVA_OPTIONS=-XX:+UseParallelGC (the throughput collector instead of G1)
+        # ran a 1M-record day in 199 s instead of 233 s here, but a 10M-record day then failed in
+        # silver with AGGREGATE_OUT_OF_MEMORY in the 3g driver, where G1 completes: not the default.
+        "spark.driver.extraJavaOptions": " ".join(filter(None, (
+            os.environ.get("CLICKLAKE_DRIVER_JAVA_OPTIONS", ""), "-Dderby.system.home=" + str(cache_dir() / "derby")))),
     }
     if master.startswith("local") or master.split("://")[-1].startswith(("127.0.0.1:", "localhost:")):
         # Keep the driver off the network; a remote cluster's executors must reach it by its address.
