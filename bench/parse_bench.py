@@ -67,7 +67,7 @@ def spark_stage(spark, paths, classify_too: bool) -> int:
 
     from clicklake.jobs import bronze, classify, logformats, weblogs
 
-    def materialize(df):
+    def materialize(df, what=None):
         return df.localCheckpoint(eager=True)
 
     lines = bronze.read_weblog_files(spark, tuple(str(p) for p in paths), DAY)

@@ -228,7 +228,8 @@ def measure(visitors: int, seed: int, env: dict, hot_keys: bool = False) -> dict
     log = REPO / ".cache" / "bench" / f"run-{name}.log"
     events = REPO / ".cache" / "bench" / f"eventlog-{name}"
     shutil.rmtree(events, ignore_errors=True)
-    stages, pipeline_s, peak_rss = run_pipeline({**env, "PYSPARK_SUBMIT_ARGS": spark_events.submit_args(events)}, log)
+    submit_args = spark_events.submit_args(events, env.get("PYSPARK_SUBMIT_ARGS", ""))
+    stages, pipeline_s, peak_rss = run_pipeline({**env, "PYSPARK_SUBMIT_ARGS": submit_args}, log)
 
     print(f"\n{'stage':28s} {'seconds':>8s} {'records/s':>10s} {'peak RSS MB':>12s}")
     for s in stages:
@@ -238,7 +239,7 @@ def measure(visitors: int, seed: int, env: dict, hot_keys: bool = False) -> dict
     print(f"{'whole run (wall)':28s} {pipeline_s:8.0f} {records / pipeline_s:10,.0f} {peak_rss:12,d}")
     print(f"{'duckdb core (yardstick)':28s} {duck_s:8.1f} {records / duck_s:10,.0f} {duck_rss:12,d}")
     print(f"run log: {log}; Spark event log: {events}", flush=True)
-    spark = spark_events.report(events)
+    events_report = spark_events.report(events)
     core_spark_s = sum(s["s"] for s in stages if s["stage"] in CORE_STAGES)
     return {
         "hot_keys": hot_keys,
@@ -252,9 +253,9 @@ def measure(visitors: int, seed: int, env: dict, hot_keys: bool = False) -> dict
         "peak_rss_mb": peak_rss,
         "stages_s": {s["stage"]: s["s"] for s in stages},
         "cores": os.cpu_count(),
-        "skewed_stages": len(spark["skewed_stages"]),
-        "worst_stage_skew": spark["worst_stage_skew"],
-        "job_seconds_by_description": spark["job_seconds_by_description"],
+        "skewed_stages": len(events_report["skewed_stages"]),
+        "worst_stage_skew": events_report["worst_stage_skew"],
+        "job_seconds_by_description": events_report["job_seconds_by_description"],
     }
 
 

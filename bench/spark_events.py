@@ -1,5 +1,5 @@
 """What a Spark event log says about a run: where the time went, by job description (the pipeline
-names its jobs: "silver write 2026-11-28: tag_events.py:160 tag_silver", "publish gold.sessions
+names its jobs: "silver write 2026-11-28: tag_events.py:157 tag_silver", "publish gold.sessions
 ..."), and how evenly each stage's records were spread over its tasks (skew).
 
     spark_events.submit_args(folder)   # PYSPARK_SUBMIT_ARGS that make a child's session log to folder
@@ -20,11 +20,13 @@ MIN_RECORDS = 100_000
 MIN_TASK_S = 1.0
 
 
-def submit_args(folder: Path) -> str:
-    """Uncompressed, so this module reads it without a zstd library."""
+def submit_args(folder: Path, existing: str = "") -> str:
+    """Uncompressed, so this module reads it without a zstd library; `existing` (a
+    PYSPARK_SUBMIT_ARGS the user set) is kept in front."""
     folder.mkdir(parents=True, exist_ok=True)
-    return (f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir={folder.resolve().as_uri()} "
-            "--conf spark.eventLog.compress=false pyspark-shell")
+    kept = existing.replace("pyspark-shell", "").strip()
+    return " ".join(filter(None, (kept, f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir={folder.resolve().as_uri()} "
+                                        "--conf spark.eventLog.compress=false pyspark-shell")))
 
 
 def newest_log(folder: Path) -> list[Path]:
@@ -40,8 +42,8 @@ def newest_log(folder: Path) -> list[Path]:
 
 
 def read(files: list[Path]) -> tuple[dict, dict, dict]:
-    """-> jobs {id: (description, start ms, end ms)}, stage descriptions {stage: description},
-    tasks {stage: [(run ms, records), ...]}."""
+    """-> jobs {id: [description, start ms, end ms]}, stage descriptions {stage: description of
+    the job that ran it}, tasks {stage: [(run ms, records), ...]}."""
     jobs, stage_description, tasks = {}, {}, defaultdict(list)
     for path in files:
         with path.open() as lines:
@@ -51,8 +53,11 @@ def read(files: list[Path]) -> tuple[dict, dict, dict]:
                 if kind == "SparkListenerJobStart":
                     description = (event.get("Properties") or {}).get("spark.job.description") or "(unnamed)"
                     jobs[event["Job ID"]] = [description, event["Submission Time"], None]
-                    for stage in event["Stage IDs"]:
-                        stage_description[stage] = description
+                elif kind == "SparkListenerStageSubmitted":
+                    # A job lists stages it skips (run by an earlier job); the submitting job's own
+                    # properties name the stage.
+                    properties = event.get("Properties") or {}
+                    stage_description[event["Stage Info"]["Stage ID"]] = properties.get("spark.job.description") or "(unnamed)"
                 elif kind == "SparkListenerJobEnd" and event["Job ID"] in jobs:
                     jobs[event["Job ID"]][2] = event["Completion Time"]
                 elif kind == "SparkListenerTaskEnd":
@@ -80,16 +85,17 @@ def report(folder: Path, top: int = 12) -> dict:
         if len(runs) < 2 or records < MIN_RECORDS:
             continue
         largest = max(runs, key=lambda run: run[1])
-        share = largest[1] / records
-        stages.append({"stage": stage, "tasks": len(runs), "records": records, "largest_task_share": round(share, 3),
-                       "even_share": round(1 / len(runs), 3), "largest_task_s": round(largest[0] / 1000, 1),
-                       "longest_task_s": round(max(t for t, _ in runs) / 1000, 1), "description": stage_description.get(stage, "?")})
-    skewed = [s for s in stages if s["largest_task_share"] > SKEW_FACTOR * s["even_share"] and s["longest_task_s"] >= MIN_TASK_S]
+        share, even = largest[1] / records, 1 / len(runs)
+        stages.append({"stage": stage, "tasks": len(runs), "records": records, "largest_task_share": round(share, 4),
+                       "even_share": round(even, 4), "skew": share / even, "largest_task_s": round(largest[0] / 1000, 1),
+                       "description": stage_description.get(stage, "?")})
+    # Skewed: the task holding the most records holds over SKEW_FACTOR even shares and ran long enough to matter.
+    skewed = [s for s in stages if s["skew"] > SKEW_FACTOR and s["largest_task_s"] >= MIN_TASK_S]
     print(f"\nskew: {len(stages)} stages of {MIN_RECORDS:,}+ records in 2+ tasks; {len(skewed)} with a task holding more than "
           f"{SKEW_FACTOR:g}x an even share for {MIN_TASK_S:g} s or more:")
-    for s in sorted(skewed, key=lambda s: -s["longest_task_s"])[:top]:
+    for s in sorted(skewed, key=lambda s: -s["largest_task_s"])[:top]:
         print(f"  stage {s['stage']}: {s['records']:,} records in {s['tasks']} tasks, the largest holds {s['largest_task_share']:.0%} "
-              f"(even: {s['even_share']:.0%}), longest task {s['longest_task_s']} s; {s['description']}")
-    worst = max(stages, key=lambda s: s["largest_task_share"] / s["even_share"], default=None)
+              f"(even: {s['even_share']:.0%}) and ran {s['largest_task_s']} s; {s['description']}")
+    worst = max(stages, key=lambda s: s["skew"], default=None)
     return {"job_seconds_by_description": {d: round(s, 1) for d, s in sorted(by_description.items(), key=lambda kv: -kv[1])[:top]},
             "skewed_stages": skewed, "worst_stage_skew": worst}

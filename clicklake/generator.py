@@ -490,8 +490,9 @@ class DayGenerator:
             self._log(t, rng.choice(HOSTS), ip, "GET", rng.choice(cat.products), 200, 40_000, None, STEALTH_UA)
 
     def scraper_farm(self) -> None:
-        """hot_keys: one address with a browser's user agent sends a fifth of the day's log lines,
-        product pages in bursts through the working hours, each burst faster than a person reads."""
+        """hot_keys: one address with a browser's user agent sends a fifth of the day's log lines of
+        product pages, from 08:00 at 0.2-0.9 s apart with a pause of minutes now and then; lines the
+        rest of the day has no room for land at random times of it."""
         rng, cat = random.Random(f"scraper-farm-{self.seed}-{self.day.isoformat()}"), self.catalog
         lines = len(self.log_records) // 4
         t = self.day_start + 8 * 3_600_000

@@ -99,7 +99,7 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
         else:
             writer.mode("errorifexists").save(target)
             _describe(spark, spec, target)
-    return version_just_committed(spark, target)
+        return version_just_committed(spark, target)
 
 
 def version_just_committed(spark: SparkSession, target: str) -> int:
@@ -147,8 +147,8 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
     with jobs_named(spark, f"stage {name} {run_date}"):
         (batch.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
          .option("userMetadata", json.dumps({"rows": rows})).partitionBy(spec.partition_by).save(target))
-    version = version_just_committed(spark, target)
-    kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)
+        version = version_just_committed(spark, target)
+        kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)
     _staged[target] = Staged(kept, version, rows)
     return version
 

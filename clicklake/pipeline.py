@@ -106,7 +106,7 @@ class Batches:
     cluster an executor can be lost, and the rows a local checkpoint kept there with it, so they
     are written to `checkpoint_dir` (the run's staging area in the lake), which release deletes."""
 
-    def __init__(self, spark, checkpoint_dir: str, label: str = ""):
+    def __init__(self, spark, checkpoint_dir: str, label: str):
         self.spark = spark
         self.label = label  # names the jobs that materialize a frame (Spark UI, event log)
         self.local = spark.sparkContext.master.startswith("local")
@@ -117,6 +117,7 @@ class Batches:
         self.rows: dict[int, int] = {}  # id of a materialized frame -> its row count
 
     def materialize(self, df: DataFrame, what: str | None = None) -> DataFrame:
+        """`what` names the frame in the job's description; by default the caller's line."""
         with jobs_named(self.spark, f"{self.label}: {what or caller_line()}"):
             # Computed once, now: every later consumer reads the kept rows.
             df = df.localCheckpoint(eager=True) if self.local else df.checkpoint(eager=True)
@@ -233,7 +234,7 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
                 # Kept for the gate, later layers and publish (lake._staged) after release deletes
                 # the checkpoint files it was read from (a local master's materialize kept it in
                 # memory already): held by the executors, as lake._staged explains.
-                with jobs_named(spark, f"{layer} write {day}: {name} kept"):
+                with jobs_named(spark, f"{batches.label}: {name} kept"):
                     df = df.localCheckpoint(eager=True)
             ready[name] = df
         kept = {name for name in ready if keep_in_memory and batches.local and counts[name] <= lake.KEEP_STAGED_ROWS}

@@ -4,7 +4,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 
-def stay_lazy(df):
+def stay_lazy(df, what: str | None = None):
     """The default `materialize` hook of the transforms: nothing, the frame stays a plan. The I/O
     layer (clicklake.pipeline.Batches) passes one that computes the rows once and holds them."""
     return df

@@ -122,7 +122,7 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
             raw = read_lines(spark, paths)
             df = transform(raw, day) if raw is not None else lake.empty_like(spark, name)
             # Read here, while files are kept whole; later steps use the cached lines.
-            frames[name] = materialize(conform(df, name))
+            frames[name] = materialize(conform(df, name), what=name)
     frames["bronze.landing_files"] = landing_files(frames["bronze.weblog_lines"], frames["bronze.tag_events"])
     return frames
 

@@ -69,17 +69,19 @@ def read_around(view: lake.LakeView, name: str, settings: Settings, day: dt.date
     return published.where(F.col("dt") != lake.lit_date(day)).unionByName(today)
 
 
-def spread(spark: SparkSession, rows: DataFrame) -> DataFrame:
-    """Bronze rows dealt evenly over the session's shuffle partitions before parsing. They arrive
-    split as they were stored: a gzip file is one task, and a date under 2M rows is one file per
-    table; then one task parsed half a day's events (21.5 s) while the other core had nothing
-    left to do (bench of 1M records, 2026-11-30). Parsing costs far more than moving the rows."""
-    return rows.repartition(int(spark.conf.get("spark.sql.shuffle.partitions")), "source_file", "line_number")
+def deal_evenly_over_tasks(spark: SparkSession, rows: DataFrame) -> DataFrame:
+    """Bronze rows dealt evenly over at least the session's shuffle partitions (never fewer tasks
+    than they came in) before parsing. They arrive split as they were stored: a gzip file is one
+    task, and a date under 2M rows is one file per table; then one task parsed half a day's
+    events (21.5 s) while the other core had nothing left to do (bench of 1M records,
+    2026-11-30). Parsing costs far more than moving the rows."""
+    tasks = max(int(spark.conf.get("spark.sql.shuffle.partitions")), rows.rdd.getNumPartitions())
+    return rows.repartition(tasks, "source_file", "line_number")
 
 
 def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, view: lake.LakeView) -> dict[str, DataFrame]:
-    lines = spread(spark, view.range("bronze.weblog_lines", day, day))
-    events = spread(spark, view.range("bronze.tag_events", day, day))
+    lines = deal_evenly_over_tasks(spark, view.range("bronze.weblog_lines", day, day))
+    events = deal_evenly_over_tasks(spark, view.range("bronze.tag_events", day, day))
     site, key, late = settings.default_site, settings.visitor_hash_key, settings.late_days
     formats = materialize(logformats.detect_formats(lines, settings.log_formats))
     for row in formats.where(F.col("family") == "unknown").limit(5).collect():
