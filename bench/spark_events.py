@@ -48,6 +48,8 @@ def read(files: list[Path]) -> tuple[dict, dict, dict]:
     for path in files:
         with path.open() as lines:
             for line in lines:
+                if not line.strip():
+                    continue
                 event = json.loads(line)
                 kind = event["Event"]
                 if kind == "SparkListenerJobStart":
