@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED := set -a && . infra/embedded.env && set +a
 
-.PHONY: setup demo test test-fast bench bench-full bench-growth bench-skew bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop airflow screenshots clean distclean
+.PHONY: setup demo test test-fast bench bench-full bench-growth bench-skew bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop spark-connect-start spark-connect-stop airflow screenshots clean distclean
 
 setup: $(STAMP)
 
@@ -80,9 +80,18 @@ spark-cluster-start: setup
 spark-cluster-stop:
 	@infra/spark-cluster stop
 
-# Airflow UI on http://127.0.0.1:8080 with the DAG; Ctrl-C stops it.
-airflow: setup s3-start
-	@$(EMBEDDED) && $(BIN)/python -m clicklake.airflow_local standalone
+# A Spark Connect server on sc://127.0.0.1:15002 over the embedded S3 server (infra/README.md,
+# "Spark Connect"); then CLICKLAKE_SPARK_REMOTE=sc://127.0.0.1:15002 .venv/bin/clicklake run ...
+spark-connect-start: setup s3-start
+	@$(EMBEDDED) && infra/spark-connect start
+
+spark-connect-stop:
+	@infra/spark-connect stop
+
+# Airflow UI on http://127.0.0.1:8080 with the DAG, its tasks attached to the Spark Connect server
+# (no Spark driver to start per task); Ctrl-C stops Airflow, `make spark-connect-stop` the server.
+airflow: setup s3-start spark-connect-start
+	@$(EMBEDDED) && CLICKLAKE_SPARK_REMOTE=sc://127.0.0.1:15002 $(BIN)/python -m clicklake.airflow_local standalone
 
 # The README's Airflow screenshots (docs/images/) from the real UI in a headless Chromium, and a
 # 3-day backfill started from the UI, timed and checked against single runs of the same dates.
@@ -95,5 +104,5 @@ clean:
 	rm -rf .data/demo .pytest_cache spark-warehouse
 
 # Also the embedded S3 data, Airflow metadata, venv and jar cache.
-distclean: s3-stop spark-cluster-stop
+distclean: s3-stop spark-cluster-stop spark-connect-stop
 	rm -rf .data .cache $(VENV)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 DAG_ID = "clickstream_nightly"
@@ -16,8 +18,10 @@ def airflow_bin() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
-def airflow_env(home: Path, dags: Path, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for `airflow` commands; S3 connection and Variables from the AWS_*/CLICKLAKE_* settings."""
+def airflow_env(home: Path, dags: Path, base: dict[str, str] | None = None, port: int = 8080) -> dict[str, str]:
+    """Environment for `airflow` commands; S3 connection and Variables from the AWS_*/CLICKLAKE_* settings.
+
+    `port`: the API server's (UI and REST API); the tasks reach its execution API there too."""
     env = dict(base if base is not None else os.environ)
     connection = {
         "conn_type": "aws",
@@ -38,8 +42,12 @@ def airflow_env(home: Path, dags: Path, base: dict[str, str] | None = None) -> d
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "2",
             "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-            "AIRFLOW__LOGGING__NAMESPACE_LEVELS": "airflow.task=INFO",
+            # task.stdout: what a task prints (the gates' verdicts) reaches its log at INFO.
+            "AIRFLOW__LOGGING__NAMESPACE_LEVELS": "airflow.task=INFO task=INFO",
             "PYTHONWARNINGS": "ignore",
             "AIRFLOW_CONN_CLICKLAKE_S3": json.dumps(connection),
             "AIRFLOW_VAR_CLICKLAKE_RAW": env["CLICKLAKE_RAW"],
@@ -87,6 +95,103 @@ def run_states(day, env: dict[str, str]) -> tuple[str, dict[str, str]]:
         run_id, state = runs[0]
         tasks = db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", (DAG_ID, run_id)).fetchall()
     return state, dict(tasks)
+
+
+class Standalone:
+    """`airflow standalone` (scheduler, DAG processor, API server, triggerer) in the background,
+    and its REST API as the admin user. Stop it with stop(): every process it started ends."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.env = env
+        self.url = env["AIRFLOW__API__BASE_URL"]
+        self.home = Path(env["AIRFLOW_HOME"])
+        # Started in the background Airflow ignores SIGINT and SIGTERM orphans its children; with
+        # SIGINT restored before exec it shuts everything down cleanly.
+        restore = "import os,signal,sys;signal.signal(signal.SIGINT,signal.SIG_DFL);os.execvp(sys.argv[1],sys.argv[1:])"
+        with log_path.open("w") as log:
+            self.process = subprocess.Popen([sys.executable, "-c", restore, airflow_bin(), "standalone"],
+                                            env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.token = self.password = None
+
+    def login(self, timeout_s: float = 180) -> None:
+        """Wait for the API server and the admin password, then take a token."""
+        import urllib.request
+
+        wait_until(lambda: urllib.request.urlopen(self.url + "/api/v2/monitor/health", timeout=5).status == 200,
+                   timeout_s, "the Airflow API server answering", alive=self.process)
+        passwords = self.home / "simple_auth_manager_passwords.json.generated"
+        self.password = wait_until(lambda: json.loads(passwords.read_text()).get("admin") if passwords.is_file() else None,
+                                   60, "the admin password", alive=self.process)
+        self.token = self.api("/auth/token", body={"username": "admin", "password": self.password})["access_token"]
+
+    def api(self, path: str, body: dict | None = None, method: str | None = None) -> dict:
+        """GET, or POST a JSON body (another method by name), as the admin."""
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+    def children(self) -> list[int]:
+        """The pids of every process under the standalone command now (psutil ships with Airflow)."""
+        import psutil
+
+        try:
+            return [p.pid for p in psutil.Process(self.process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, timeout_s: float = 60) -> list[int]:
+        """SIGINT, as Ctrl-C would; killed if it does not end in time. Returns the pids of its
+        processes still alive afterwards (none, when it stopped cleanly)."""
+        import psutil
+
+        started = self.children()
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        _, alive = psutil.wait_procs([p for p in map(_process, started) if p], timeout=15)
+        return [p.pid for p in alive]
+
+
+def finished_backfill_runs(airflow: Standalone, count: int) -> list[dict] | None:
+    """The backfill runs of the nightly DAG, once `count` of them have ended (by logical date)."""
+    runs = airflow.api(f"/api/v2/dags/{DAG_ID}/dagRuns?run_type=backfill&order_by=logical_date")["dag_runs"]
+    done = [r for r in runs if r["state"] in ("success", "failed")]
+    return done if len(done) >= count else None
+
+
+def _process(pid: int):
+    import psutil
+
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def wait_until(check, timeout_s: float, what: str, every_s: float = 2.0, alive: subprocess.Popen | None = None):
+    """check()'s first true result, asked every `every_s`; a connection error counts as not yet.
+    Raises TimeoutError naming `what`, or RuntimeError when the `alive` process has ended."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if alive is not None and alive.poll() is not None:
+            raise RuntimeError(f"waiting for {what}: the process exited with {alive.returncode}")
+        try:
+            result = check()
+            if result:
+                return result
+        except OSError:
+            pass
+        time.sleep(every_s)
+    raise TimeoutError(f"{what} did not happen within {timeout_s:.0f} s")
 
 
 def standalone() -> None:

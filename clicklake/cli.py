@@ -124,14 +124,21 @@ def read_error(exc: Exception) -> str | None:
 
 
 def cmd_run(args) -> int:
-    from clicklake import pipeline
-    from clicklake.spark import get_spark
+    from clicklake import lake, pipeline
+    from clicklake.spark import get_spark, is_remote
 
     settings = _settings(args.raw, args.lake)
     layers = pipeline.LAYERS if args.layer == "all" else (args.layer,)
     steps = pipeline.STEPS if args.step == "all" else args.step
     spark = get_spark(f"clicklake run {args.date} {args.layer} {args.step}", settings.s3)
-    pipeline.run(spark, settings, args.date, layers=layers, steps=steps)
+    try:
+        pipeline.run(spark, settings, args.date, layers=layers, steps=steps)
+    finally:
+        if is_remote(spark):
+            # A Spark Connect server keeps a session's rows (checkpoints, staged batches) until
+            # the session is released, not when its client exits.
+            lake.forget_staged()
+            spark.stop()
     return 0
 
 
@@ -140,7 +147,7 @@ def cmd_maintain(args) -> int:
     from clicklake.spark import get_spark
 
     settings = _settings(lake=args.lake, need_raw=False)
-    spark = get_spark(f"clicklake maintain {args.date}", settings.s3)
+    spark = get_spark(f"clicklake maintain {args.date}", settings.s3, own_driver=True)
     reports = maintenance.maintain(spark, settings.lake, args.date, args.days, args.retain_hours, args.full_vacuum)
     for report in reports:
         print(report.line(), flush=True)
@@ -176,7 +183,7 @@ def cmd_sql(args) -> int:
         # by a running serve-sql, so this command registers the same names in its own session catalog.
         metastore = os.environ.get("CLICKLAKE_METASTORE", "")
         conf = sql_server.metastore_conf(metastore) if sql_server.is_shared_metastore(metastore) else None
-        spark = get_spark("clicklake sql", settings.s3, extra_conf=conf)
+        spark = get_spark("clicklake sql", settings.s3, extra_conf=conf, own_driver=True)
         register_tables(spark, settings.lake)
         df = spark.sql(args.query)
         columns, rows = df.columns, [tuple(r) for r in df.limit(args.limit).collect()]
@@ -227,7 +234,7 @@ def cmd_parse_log(args) -> int:
             custom.java_pattern_and_groups()
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-    spark = get_spark("clicklake parse-log")
+    spark = get_spark("clicklake parse-log", own_driver=True)
     lines = bronze.read_weblog_files(spark, (spark_uri(normalize_uri(args.file)),))
     formats = logformats.fixed_format(lines, args.format) if args.format != "auto" else logformats.detect_formats(lines)
     parsed = weblogs.parse_lines(lines, formats, custom)

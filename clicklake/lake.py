@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from clicklake import storage
 from clicklake.config import spark_uri
-from clicklake.spark import jobs_named
+from clicklake.spark import is_remote, jobs_named
 from clicklake.tables import Table, conform, table
 
 
@@ -28,9 +29,17 @@ def date_range_predicate(column: str, start: dt.date, end: dt.date) -> str:
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
+    if is_remote(spark):
+        # Delta's Python API needs a JVM in this process (no delta-connect release for Delta 4.4).
+        return bool(storage.open_location(path).list("_delta_log/"))
     from delta.tables import DeltaTable
 
     return DeltaTable.isDeltaTable(spark, spark_uri(path))
+
+
+def last_commit(spark: SparkSession, target: str):
+    """The table's newest commit (version, userMetadata, ...) as a Row; `target` is a Spark URI."""
+    return spark.sql(f"DESCRIBE HISTORY delta.`{target}` LIMIT 1").first()
 
 
 def read_published(spark: SparkSession, name: str, lake: str) -> DataFrame | None:
@@ -97,7 +106,7 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
             (writer.mode("overwrite").option("replaceWhere", date_range_predicate(spec.partition_by, start, end))
              .option("mergeSchema", "true").save(target))
         else:
-            writer.mode("errorifexists").save(target)
+            writer.mode("error").save(target)
             _describe(spark, spec, target)
         return version_just_committed(spark, target)
 
@@ -107,7 +116,11 @@ def version_just_committed(spark: SparkSession, target: str) -> int:
 
     The JVM's Delta log holds the snapshot its own commit produced, so this needs no Spark job,
     where DeltaTable.history runs one (~0.3 s, twice per table and run: seconds a run). It stays
-    the version of our commit even when another process commits right after."""
+    the version of our commit even when another process commits right after. A Spark Connect
+    client has no JVM of its own to ask, and reads the newest commit (runs of one date at a time,
+    as the nightly DAG schedules them, make that the same)."""
+    if is_remote(spark):
+        return last_commit(spark, target)["version"]
     jvm = spark.sparkContext._jvm
     return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, target).unsafeVolatileSnapshot().version()
 
@@ -181,14 +194,12 @@ def forget_staged() -> None:
 
 def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) -> Staged | None:
     """The staged batch of a run, or None when nothing is staged."""
-    from delta.tables import DeltaTable
-
     path = staging_path(name, lake, run_date)
     if spark_uri(path) in _staged:
         return _staged[spark_uri(path)]
     if not is_delta_table(spark, path):
         return None
-    last = DeltaTable.forPath(spark, spark_uri(path)).history(1).select("version", "userMetadata").first()
+    last = last_commit(spark, spark_uri(path))
     batch = spark.read.format("delta").option("versionAsOf", last["version"]).load(spark_uri(path))
     rows = json.loads(last["userMetadata"])["rows"] if last["userMetadata"] else batch.count()
     _staged[spark_uri(path)] = Staged(batch, last["version"], rows)
@@ -202,6 +213,9 @@ def checkpoint_path(lake: str, run_date: dt.date, layer: str) -> str:
 
 def delete_tree(spark: SparkSession, location: str) -> None:
     """Delete a folder and everything under it, through Hadoop's file system (local or s3a)."""
+    if is_remote(spark):
+        storage.delete_tree(location)
+        return
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(spark_uri(location))
     path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
@@ -221,17 +235,15 @@ def replace_rows(spark: SparkSession, rows: DataFrame, name: str, lake: str, pre
     if is_delta_table(spark, spec.path(lake)):
         writer.mode("overwrite").option("replaceWhere", predicate).save(target)
     else:
-        writer.mode("errorifexists").save(target)
+        writer.mode("error").save(target)
         _describe(spark, spec, target)
 
 
 def delta_version(spark: SparkSession, name: str, lake: str) -> int | None:
-    from delta.tables import DeltaTable
-
     path = table(name).path(lake)
     if not is_delta_table(spark, path):
         return None
-    return DeltaTable.forPath(spark, spark_uri(path)).history(1).select("version").first()[0]
+    return last_commit(spark, spark_uri(path))["version"]
 
 
 def empty_like(spark: SparkSession, name: str) -> DataFrame:

@@ -109,7 +109,7 @@ class Batches:
     def __init__(self, spark, checkpoint_dir: str, label: str):
         self.spark = spark
         self.label = label  # names the jobs that materialize a frame (Spark UI, event log)
-        self.local = spark.sparkContext.master.startswith("local")
+        self.local = spark.conf.get("spark.master").startswith("local")
         self.checkpoint_dir = None if self.local else checkpoint_dir
         if self.checkpoint_dir:
             spark.sparkContext.setCheckpointDir(spark_uri(self.checkpoint_dir))

@@ -91,9 +91,42 @@ def s3a_options(s3: S3Settings) -> dict[str, str]:
     return opts
 
 
-def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_conf: dict[str, str] | None = None):
-    """Return the active session, or build one configured for clicklake (plus `extra_conf`)."""
+# SQL settings a session sets for itself; under Spark Connect they are all a client can set (the
+# server's own settings, jars and S3A credentials are fixed when it starts).
+def session_conf() -> dict[str, str]:
+    return {
+        # Every timestamp in the lake is UTC; parsing honours the offset written in each line.
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.shuffle.partitions": os.environ.get("CLICKLAKE_SHUFFLE_PARTITIONS", "8"),
+        # Delta rebuilds table state with this many tasks; the default of 50 is for clusters.
+        "spark.databricks.delta.snapshotPartitions": os.environ.get("CLICKLAKE_DELTA_SNAPSHOT_PARTITIONS", "2"),
+        "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
+    }
+
+
+def is_remote(spark) -> bool:
+    """A Spark Connect session: no SparkContext, no JVM in this process (no Hadoop file system
+    either: files are listed and deleted through clicklake.storage instead)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_conf: dict[str, str] | None = None,
+              own_driver: bool = False):
+    """Return the active session, or build one configured for clicklake (plus `extra_conf`).
+
+    With CLICKLAKE_SPARK_REMOTE=sc://host:port the session is a Spark Connect client of a running
+    server (`infra/spark-connect`): no driver starts in this process, which is what makes a
+    short task (an Airflow task of a small day) cheap. `own_driver` ignores it, for what needs a
+    JVM of its own (the Thrift server, the Connect server itself, table maintenance)."""
     from pyspark.sql import SparkSession
+
+    remote = None if own_driver else os.environ.get("CLICKLAKE_SPARK_REMOTE")
+    if remote:
+        spark = SparkSession.builder.remote(remote).getOrCreate()
+        for key, value in {**session_conf(), **(extra_conf or {})}.items():
+            spark.conf.set(key, value)
+        return spark
 
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -120,20 +153,14 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
         builder = builder.config("spark.jars.packages", ",".join(SPARK_PACKAGES)).config("spark.jars.ivy", str(ivy))
 
     conf = {
+        **session_conf(),
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        # Every timestamp in the lake is UTC; parsing honours the offset written in each line.
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.driver.memory": os.environ.get("CLICKLAKE_DRIVER_MEMORY", "3g"),
         # Only for a cluster master: local mode runs its tasks inside the driver.
         "spark.executor.memory": os.environ.get("CLICKLAKE_EXECUTOR_MEMORY", "2g"),
-        "spark.sql.shuffle.partitions": os.environ.get("CLICKLAKE_SHUFFLE_PARTITIONS", "8"),
         "spark.ui.enabled": os.environ.get("CLICKLAKE_SPARK_UI", "false"),
         "spark.ui.showConsoleProgress": "false",
-        # Delta rebuilds table state with this many tasks; the default of 50 is for clusters.
-        "spark.databricks.delta.snapshotPartitions": os.environ.get("CLICKLAKE_DELTA_SNAPSHOT_PARTITIONS", "2"),
-        "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
         "spark.sql.warehouse.dir": str(cache_dir() / "spark-warehouse"),
         # CLICKLAKE_DRIVER_JAVA_OPTIONS=-XX:+UseParallelGC (the throughput collector instead of G1)
         # ran a 1M-record day in 199 s instead of 233 s here, but a 10M-record day then failed in
@@ -180,7 +207,11 @@ def tune_for_input(spark, input_bytes: int) -> bool:
 @contextlib.contextmanager
 def jobs_named(spark, description: str):
     """Name the Spark jobs started inside (this thread's), as the Spark UI, the history server and
-    the event log show them: without it every job is "save at NativeMethodAccessorImpl.java:0"."""
+    the event log show them: without it every job is "save at NativeMethodAccessorImpl.java:0".
+    A Spark Connect client cannot set it (the server names jobs by their operation)."""
+    if is_remote(spark):
+        yield
+        return
     context = spark.sparkContext
     before = context.getLocalProperty("spark.job.description")
     context.setJobDescription(description)
@@ -198,6 +229,6 @@ def caller_line(depth: int = 2) -> str:
 
 if __name__ == "__main__":
     # `python -m clicklake.spark`: resolve and cache the jars (what `make setup` runs).
-    session = get_spark("clicklake setup")
+    session = get_spark("clicklake setup", own_driver=True)
     print("Spark", session.version, "with Delta Lake and S3A jars:", _jar_manifest())
     session.stop()

@@ -180,7 +180,7 @@ def serve(settings: Settings, host: str, port: int, metastore: str, read_only: b
     # Both may put entries on the driver's class path (a PostgreSQL metastore's driver and password).
     classpath = [c["spark.driver.extraClassPath"] for c in (server_settings, metastore_settings) if c.get("spark.driver.extraClassPath")]
     conf = {**metastore_settings, **server_settings, "spark.driver.extraClassPath": ":".join(classpath)}
-    spark = get_spark("clicklake serve-sql", settings.s3, extra_conf=conf)
+    spark = get_spark("clicklake serve-sql", settings.s3, extra_conf=conf, own_driver=True)
     try:
         names = register_tables(spark, settings.lake)
         if not names:

@@ -4,6 +4,7 @@ folder or an s3:// prefix on any S3-compatible server, through boto3."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 from clicklake.config import S3Settings, is_s3
@@ -53,6 +54,12 @@ class LocalLocation:
             return []
         return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
 
+    def sizes(self, relative: str = "") -> dict[str, int]:
+        return {key: (self.root / key).stat().st_size for key in self.list(relative)}
+
+    def delete(self, relative: str = "") -> None:
+        shutil.rmtree(self.root / relative, ignore_errors=True)
+
 
 class S3Location:
     def __init__(self, uri: str, s3: S3Settings | None = None):
@@ -80,18 +87,37 @@ class S3Location:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(relative))["Body"].read()
 
     def list(self, relative: str = "") -> list[str]:
-        keys = []
+        return sorted(self.sizes(relative))
+
+    def sizes(self, relative: str = "") -> dict[str, int]:
+        """Every object under `relative` with its size in bytes."""
+        sizes = {}
         paginator = self.client.get_paginator("list_objects_v2")
-        start = self._key(relative)
+        # The whole location is a folder: not the objects of a sibling whose name starts alike.
+        start = self._key(relative) if relative or not self.prefix else self.prefix + "/"
         for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
             for item in page.get("Contents", []):
                 key = item["Key"]
-                keys.append(key[len(self.prefix) + 1:] if self.prefix else key)
-        return sorted(keys)
+                sizes[key[len(self.prefix) + 1:] if self.prefix else key] = item["Size"]
+        return sizes
+
+    def delete(self, relative: str = "") -> None:
+        """Delete every object under the folder `relative` (and none of a sibling sharing its name's start)."""
+        folder = self._key(relative).rstrip("/") + "/"
+        keys = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+            keys += [item["Key"] for item in page.get("Contents", [])]
+        for first in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[first:first + 1000]], "Quiet": True})
 
 
 def open_location(uri: str, s3: S3Settings | None = None):
-    return S3Location(uri, s3) if is_s3(uri) else LocalLocation(uri)
+    return S3Location(uri, s3) if is_s3(uri) else LocalLocation(uri.removeprefix("file:"))
+
+
+def delete_tree(uri: str, s3: S3Settings | None = None) -> None:
+    """Delete a folder (local or s3://) and everything under it."""
+    open_location(uri, s3).delete()
 
 
 def ensure_bucket(uri: str, s3: S3Settings | None = None) -> None:

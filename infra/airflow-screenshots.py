@@ -14,14 +14,11 @@ the landing files and checks that the gold tables are equal to the ones the back
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,38 +35,6 @@ VISITORS = 100
 UI = "http://127.0.0.1:8080"
 IMAGES = REPO / "docs" / "images"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-
-
-def api(path: str, token: str | None = None, body: dict | None = None) -> dict:
-    """GET, or POST with a JSON body (urllib picks the method from whether there is data)."""
-    request = urllib.request.Request(UI + path, data=json.dumps(body).encode() if body is not None else None)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"{}")
-
-
-def wait_until(check, timeout_s: float, what: str, every_s: float = 2.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except OSError:
-            pass
-        time.sleep(every_s)
-    raise TimeoutError(f"{what} did not happen within {timeout_s:.0f} s")
-
-
-def start_airflow(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    # Started in the background Airflow ignores SIGINT and SIGTERM orphans its children; with
-    # SIGINT restored before exec it shuts everything down cleanly.
-    restore = "import os,signal,sys;signal.signal(signal.SIGINT,signal.SIG_DFL);os.execvp(sys.argv[1],sys.argv[1:])"
-    log = log_path.open("w")
-    return subprocess.Popen([sys.executable, "-c", restore, airflow_local.airflow_bin(), "standalone"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def main(argv: list[str]) -> int:
@@ -93,20 +58,17 @@ def main(argv: list[str]) -> int:
     shutil.rmtree(home, ignore_errors=True)  # its own metadata: every run starts with no DAG runs
     airflow_local.migrate(env)
     IMAGES.mkdir(parents=True, exist_ok=True)
-    airflow = start_airflow(env, home / "standalone.log")
+    airflow = airflow_local.Standalone(env, home / "standalone.log")
     try:
-        wait_until(lambda: urllib.request.urlopen(UI + "/api/v2/monitor/health", timeout=5).status == 200, 180, "the API server answering")
-        passwords = home / "simple_auth_manager_passwords.json.generated"
-        password = wait_until(lambda: json.loads(passwords.read_text()).get("admin") if passwords.is_file() else None, 60, "the admin password")
-        token = api("/auth/token", body={"username": "admin", "password": password})["access_token"]
-        wait_until(lambda: api(f"/api/v2/dags/{airflow_local.DAG_ID}", token), 180, "the DAG being parsed")
+        airflow.login()
+        airflow_local.wait_until(lambda: airflow.api(f"/api/v2/dags/{airflow_local.DAG_ID}"), 180, "the DAG being parsed")
 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(UI)
             page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", password)
+            page.fill("input[name=password]", airflow.password)
             page.keyboard.press("Enter")
             page.wait_for_load_state("networkidle")
             page.goto(f"{UI}/dags/{airflow_local.DAG_ID}")
@@ -117,9 +79,10 @@ def main(argv: list[str]) -> int:
             # for landing files that never come here; backfill runs are counted apart from it.
             started = time.monotonic()
             run_backfill_from_the_dialog(page)
-            backfills = api(f"/api/v2/backfills?dag_id={airflow_local.DAG_ID}", token)["backfills"]
+            backfills = airflow.api(f"/api/v2/backfills?dag_id={airflow_local.DAG_ID}")["backfills"]
             print(f"backfill {backfills[-1]['id']} created from the UI for {DAYS[0]}..{DAYS[-1]}", flush=True)
-            finished = wait_until(lambda: finished_runs(token, len(DAYS)), 3600, "the backfill's runs finishing", every_s=10)
+            finished = airflow_local.wait_until(lambda: airflow_local.finished_backfill_runs(airflow, len(DAYS)), 3600,
+                                                "the backfill's runs finishing", every_s=10)
             took = time.monotonic() - started
             print(f"backfill runs finished in {took:.0f} s: " + ", ".join(f"{r['logical_date'][:10]} {r['state']}" for r in finished), flush=True)
             page.goto(f"{UI}/dags/{airflow_local.DAG_ID}/runs")
@@ -127,11 +90,7 @@ def main(argv: list[str]) -> int:
             page.screenshot(path=str(IMAGES / "airflow-backfill-runs.png"))
             browser.close()
     finally:
-        airflow.send_signal(signal.SIGINT)
-        try:
-            airflow.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            airflow.kill()
+        airflow.stop()
     if not all(r["state"] == "success" for r in finished):
         return 1
     return 0 if equal_to_single_runs(base, s3) else 1
@@ -156,12 +115,6 @@ def equal_to_single_runs(base: dict[str, str], s3: S3Settings) -> bool:
         print(f"{name}: {len(rows[0])} rows from the backfill, {'equal to' if rows[0] == rows[1] else 'DIFFERENT from'} single runs", flush=True)
         same &= rows[0] == rows[1]
     return same
-
-
-def finished_runs(token: str, count: int) -> list[dict] | None:
-    runs = api(f"/api/v2/dags/{airflow_local.DAG_ID}/dagRuns?run_type=backfill&order_by=logical_date", token)["dag_runs"]
-    done = [r for r in runs if r["state"] in ("success", "failed")]
-    return done if len(done) >= count else None
 
 
 def set_datetime(page, index: int, day: dt.date) -> None:

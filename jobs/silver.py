@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from clicklake import lake
 from clicklake.config import Settings
 from clicklake.jobs import classify, hits, logformats, tag_events, weblogs
+from clicklake.spark import is_remote
 from clicklake.tables import conform
 
 DAY_TABLES = ("silver.weblog_hits", "silver.tag_events", "silver.quarantine", "silver.file_audit")
@@ -75,7 +76,9 @@ def deal_evenly_over_tasks(spark: SparkSession, rows: DataFrame) -> DataFrame:
     task, and a date under 2M rows is one file per table; then one task parsed half a day's
     events (21.5 s) while the other core had nothing left to do (bench of 1M records,
     2026-11-30). Parsing costs far more than moving the rows."""
-    tasks = max(int(spark.conf.get("spark.sql.shuffle.partitions")), rows.rdd.getNumPartitions())
+    tasks = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    if not is_remote(spark):  # a Spark Connect client cannot see a frame's partitions
+        tasks = max(tasks, rows.rdd.getNumPartitions())
     return rows.repartition(tasks, "source_file", "line_number")
 
 

@@ -1,15 +1,18 @@
 """What the end-to-end tests share: one real S3 server over HTTP for the session, on its own port
-and data folder (apart from a demo server a developer may have running), one Airflow home, and
-the nightly DAG's run of day D into s3://clicklake/lake, which several tests read."""
+and data folder (apart from a demo server a developer may have running), a Spark Connect server,
+and Airflow standalone's backfill of the nightly DAG over D, D+1, D+2 and a bad day into
+s3://clicklake/lake, which several tests read."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from dataclasses import dataclass
 
 import pytest
-from embedded_s3 import REPO, D, infra, s3_settings
+from embedded_s3 import BACKFILL_DAYS, BAD_DAY, REPO, D, infra, s3_settings
 
-from clicklake import airflow_local
+from clicklake import airflow_local, storage
 from clicklake.generator import generate
 
 PORT_OFFSET = 100  # S3 on 8433: apart from a demo server on 8333
@@ -36,19 +39,82 @@ def s3_env(tmp_path_factory):
     infra("s3-local", "stop", env)
 
 
+CONNECT_PORT = 15102  # apart from a developer's Connect server on 15002
+AIRFLOW_PORT = 8180  # apart from `make airflow` on 8080
+
+
 @pytest.fixture(scope="session")
-def airflow_env(s3_env, tmp_path_factory):
-    """One AIRFLOW_HOME (SQLite metadata, migrated once) for the session's DAG runs."""
-    env = airflow_local.airflow_env(tmp_path_factory.mktemp("airflow"), REPO / "dags", base=s3_env)
+def spark_connect(s3_env, tmp_path_factory):
+    """The Spark Connect server the DAG's tasks attach to (infra/spark-connect)."""
+    env = {**s3_env, "CLICKLAKE_SPARK_CONNECT_DIR": str(tmp_path_factory.mktemp("spark-connect")),
+           "CLICKLAKE_SPARK_CONNECT_PORT": str(CONNECT_PORT)}
+    infra("spark-connect", "start", env)
+    yield f"sc://127.0.0.1:{CONNECT_PORT}"
+    stopped = infra("spark-connect", "stop", env)
+    assert "stopped 1 process(es)" in stopped, stopped
+
+
+@dataclass
+class Backfill:
+    """What the backfill left: its REST record, the runs by day, each run's task states, the log
+    of Airflow standalone and of every task, the generator's summaries, and the pids of Airflow's
+    processes still alive after it was stopped."""
+
+    backfill: dict
+    runs: dict[dt.date, dict]
+    tasks: dict[dt.date, dict[str, str]]
+    standalone_log: str
+    task_logs: dict[tuple[dt.date, str], str]
+    summaries: dict[dt.date, dict]
+    left_running: list[int]
+
+
+@pytest.fixture(scope="session")
+def backfill(s3_env, spark_connect, tmp_path_factory) -> Backfill:
+    """The generator's days D, D+1, D+2 and a bad day after them in s3://clicklake/raw, run by
+    Airflow standalone as one backfill created through the REST API (what the UI's "Run
+    Backfill" posts), its tasks attached to the Spark Connect server, into s3://clicklake/lake.
+    Airflow is stopped once the backfill has ended."""
+    s3 = s3_settings(s3_env)
+    raw = storage.open_location(s3_env["CLICKLAKE_RAW"], s3)
+    # D is the day the cluster test runs too; the later days are smaller (the runs cost less).
+    summaries = {day: generate(day, s3_env["CLICKLAKE_RAW"], visitors=150 if day == D else 60, seed=11, s3=s3)
+                 for day in BACKFILL_DAYS}
+    generate(BAD_DAY, s3_env["CLICKLAKE_RAW"], visitors=20, seed=12, s3=s3)
+    first = next(k for k in raw.list(f"weblogs/dt={BAD_DAY}") if k.endswith(".gz"))
+    raw.put(first.replace(".log.gz", "-redelivered.log.gz"), raw.get(first))
+
+    home = tmp_path_factory.mktemp("airflow")
+    env = airflow_local.airflow_env(home, REPO / "dags", base={**s3_env, "CLICKLAKE_SPARK_REMOTE": spark_connect}, port=AIRFLOW_PORT)
+    env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
     airflow_local.migrate(env)
-    return env
-
-
-@pytest.fixture(scope="session")
-def nightly(s3_env, airflow_env, tmp_path_factory) -> dict:
-    """Day D generated into s3://clicklake/raw and run by Airflow (`airflow dags test`, every task
-    in local mode) into s3://clicklake/lake: the exit code, the log and the generator's summary."""
-    summary = generate(D, s3_env["CLICKLAKE_RAW"], visitors=150, seed=11, s3=s3_settings(s3_env))
-    log = tmp_path_factory.mktemp("nightly") / "dags-test.log"
-    code = airflow_local.dags_test(D, airflow_env, log)
-    return {"code": code, "log": log.read_text(), "summary": summary}
+    days = BACKFILL_DAYS + (BAD_DAY,)
+    airflow = airflow_local.Standalone(env, home / "standalone.log")
+    try:
+        airflow.login()
+        airflow_local.wait_until(lambda: airflow.api(f"/api/v2/dags/{airflow_local.DAG_ID}"), 180, "the DAG being parsed",
+                                 alive=airflow.process)
+        created = airflow.api("/api/v2/backfills", body={
+            "dag_id": airflow_local.DAG_ID, "from_date": f"{days[0]}T00:00:00Z", "to_date": f"{days[-1]}T00:00:00Z",
+            # Neighbouring dates rewrite each other's sessions across midnight: one at a time.
+            "max_active_runs": 1, "reprocess_behavior": "none", "run_backwards": False,
+        })
+        # What the dialog's "Unpause on trigger" does: a paused DAG's runs never start. Unpaused,
+        # catchup also starts a scheduled run for the DAG's start date, which waits for landing
+        # files that never come here; backfill runs are counted apart from it.
+        airflow.api(f"/api/v2/dags/{airflow_local.DAG_ID}", body={"is_paused": False}, method="PATCH")
+        finished = airflow_local.wait_until(lambda: airflow_local.finished_backfill_runs(airflow, len(days)), 1500,
+                                            "the backfill's runs ending", every_s=5, alive=airflow.process)
+        record = airflow_local.wait_until(lambda: (lambda b: b if b["completed_at"] else None)(
+            airflow.api(f"/api/v2/backfills/{created['id']}")), 60, "the backfill completing", alive=airflow.process)
+    finally:
+        left = airflow.stop()
+    runs = {dt.date.fromisoformat(r["logical_date"][:10]): r for r in finished}
+    logs = {}
+    for path in (home / "logs").rglob("*.log"):
+        day = next((d for d in runs if f"run_id={runs[d]['dag_run_id']}" in str(path)), None)
+        task = next((part.removeprefix("task_id=") for part in path.parts if part.startswith("task_id=")), None)
+        if day and task:
+            logs[(day, task)] = logs.get((day, task), "") + path.read_text()
+    return Backfill(record, runs, {day: airflow_local.run_states(day, env)[1] for day in runs},
+                    (home / "standalone.log").read_text(), logs, summaries, left)

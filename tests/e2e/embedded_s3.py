@@ -1,4 +1,4 @@
-"""What the end-to-end tests share besides fixtures (see conftest.py): the day they run and how
+"""What the end-to-end tests share besides fixtures (see conftest.py): the days they run and how
 to reach the session's S3 server."""
 
 import datetime as dt
@@ -8,11 +8,16 @@ from pathlib import Path
 from clicklake.config import S3Settings
 
 REPO = Path(__file__).resolve().parents[2]
-D = dt.date(2026, 11, 28)
+# The backfill's days, D first. Days whose data intervals are over: Airflow backfills no day that
+# has not ended yet.
+D = dt.date(2026, 11, 26)
+BACKFILL_DAYS = tuple(D + dt.timedelta(days=k) for k in range(3))
+# Delivered with one access-log file twice under two names, and run after the backfill.
+BAD_DAY = D + dt.timedelta(days=3)
 
 
 def infra(script: str, command: str, env: dict) -> str:
-    """Run a service script of infra/ (s3-local, spark-cluster); its output fails the test unless it
+    """Run a service script of infra/ (s3-local, spark-cluster, spark-connect); its output fails the test unless it
     succeeds. Returns what it printed."""
     done = subprocess.run([str(REPO / "infra" / script), command], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
