@@ -89,7 +89,7 @@ spark-connect-stop:
 	@infra/spark-connect stop
 
 # Airflow UI on http://127.0.0.1:8080 with the DAG, its tasks attached to the Spark Connect server
-# (no Spark driver to start per task); Ctrl-C stops Airflow, `make spark-connect-stop` the server.
+# (no Spark driver to start per task); Ctrl-C stops every process it started.
 airflow: setup s3-start spark-connect-start
 	@$(EMBEDDED) && CLICKLAKE_SPARK_REMOTE=sc://127.0.0.1:15002 $(BIN)/python -m clicklake.airflow_local standalone
 
