@@ -94,11 +94,12 @@ airflow: setup s3-start spark-connect-start
 	@$(EMBEDDED) && CLICKLAKE_SPARK_REMOTE=sc://127.0.0.1:15002 $(BIN)/python -m clicklake.airflow_local standalone
 
 # The README's Airflow screenshots (docs/images/) from the real UI in a headless Chromium, and a
-# 3-day backfill started from the UI, timed and checked against single runs of the same dates.
+# 3-day backfill started from the UI (tasks on the Spark Connect server, as `make airflow` runs
+# them), timed and checked against single runs of the same dates.
 # Needs Debian's Chromium (apt-get install chromium; CHROMIUM=... for another one).
-screenshots: setup s3-start
+screenshots: setup s3-start spark-connect-start
 	$(BIN)/uv pip install --quiet -p $(BIN)/python playwright==1.65.2
-	@$(EMBEDDED) && $(BIN)/python infra/airflow-screenshots.py
+	@$(EMBEDDED) && CLICKLAKE_SPARK_REMOTE=sc://127.0.0.1:15002 $(BIN)/python infra/airflow-screenshots.py
 
 clean:
 	rm -rf .data/demo .pytest_cache spark-warehouse
