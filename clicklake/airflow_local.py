@@ -178,7 +178,8 @@ def _process(pid: int):
 
 
 def wait_until(check, timeout_s: float, what: str, every_s: float = 2.0, alive: subprocess.Popen | None = None):
-    """check()'s first true result, asked every `every_s`; a connection error counts as not yet.
+    """check()'s first true result, asked every `every_s`; a connection error or a file read
+    half-written (ValueError) counts as not yet.
     Raises TimeoutError naming `what`, or RuntimeError when the `alive` process has ended."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -188,7 +189,7 @@ def wait_until(check, timeout_s: float, what: str, every_s: float = 2.0, alive: 
             result = check()
             if result:
                 return result
-        except OSError:
+        except (OSError, ValueError):
             pass
         time.sleep(every_s)
     raise TimeoutError(f"{what} did not happen within {timeout_s:.0f} s")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -28,10 +29,14 @@ def date_range_predicate(column: str, start: dt.date, end: dt.date) -> str:
     return f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
 
 
+DELTA_LOG_ENTRY = re.compile(r"^_delta_log/\d{20}\.(json|checkpoint\b)")
+
+
 def is_delta_table(spark: SparkSession, path: str) -> bool:
     if is_remote(spark):
-        # Delta's Python API needs a JVM in this process (no delta-connect release for Delta 4.4).
-        return bool(storage.open_location(path).list("_delta_log/"))
+        # Delta's Python API needs a JVM in this process (no delta-connect release for Delta 4.4):
+        # a table is a log holding a commit or a checkpoint (not just a leftover temporary file).
+        return any(DELTA_LOG_ENTRY.match(key) for key in storage.open_location(path).list("_delta_log/"))
     from delta.tables import DeltaTable
 
     return DeltaTable.isDeltaTable(spark, spark_uri(path))
@@ -117,8 +122,9 @@ def version_just_committed(spark: SparkSession, target: str) -> int:
     The JVM's Delta log holds the snapshot its own commit produced, so this needs no Spark job,
     where DeltaTable.history runs one (~0.3 s, twice per table and run: seconds a run). It stays
     the version of our commit even when another process commits right after. A Spark Connect
-    client has no JVM of its own to ask, and reads the newest commit (runs of one date at a time,
-    as the nightly DAG schedules them, make that the same)."""
+    client has no JVM of its own to ask, and reads the table's newest commit: ours on a staged
+    table (the run of its date is its only writer; the gate's verdict is tied to this version),
+    and on a published table unless another writer committed in between (publish only reports it)."""
     if is_remote(spark):
         return last_commit(spark, target)["version"]
     jvm = spark.sparkContext._jvm

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from clicklake import gates, lake, reconcile
 from clicklake.config import Settings, spark_uri
-from clicklake.spark import caller_line, jobs_named
+from clicklake.spark import caller_line, is_remote, jobs_named
 from clicklake.tables import conform, table
 
 LAYERS = ("bronze", "silver", "gold")
@@ -111,6 +111,9 @@ class Batches:
         self.label = label  # names the jobs that materialize a frame (Spark UI, event log)
         self.local = spark.conf.get("spark.master").startswith("local")
         self.checkpoint_dir = None if self.local else checkpoint_dir
+        if self.checkpoint_dir and is_remote(spark):
+            raise RuntimeError("a Spark Connect server on a cluster master cannot take checkpoints into the lake "
+                               "(a client cannot set the checkpoint folder): run the Connect server on a local master")
         if self.checkpoint_dir:
             spark.sparkContext.setCheckpointDir(spark_uri(self.checkpoint_dir))
         self.frames: list[DataFrame] = []

@@ -12,7 +12,9 @@ attach to one warm server pay neither. Started and stopped by `infra/spark-conne
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import sys
 import threading
 
 CONNECT_PLUGIN = "org.apache.spark.sql.connect.SparkConnectPlugin"
@@ -22,6 +24,12 @@ DEFAULT_PORT = 15002
 def serve(port: int = DEFAULT_PORT) -> None:
     from clicklake.spark import get_spark
 
+    master = os.environ.get("CLICKLAKE_SPARK_MASTER", "local[2]")
+    if not master.startswith("local"):
+        # On a cluster the pipeline checkpoints its frames into the lake (pipeline.Batches), which
+        # needs SparkContext.setCheckpointDir: a Connect client cannot call it.
+        sys.exit(f"clicklake.spark_connect: the server runs on a local master, not {master!r}; "
+                 "on a cluster, run `clicklake run` with its own driver (spark-submit, infra/README.md)")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

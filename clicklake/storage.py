@@ -5,16 +5,30 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
 from pathlib import Path
 
 from clicklake.config import S3Settings, is_s3
 
 
+_clients: dict = {}
+_clients_lock = threading.Lock()
+
+
 def s3_client(s3: S3Settings | None = None):
+    """One client per settings, made under a lock: boto3's default session is not thread-safe
+    (publish checks tables from several threads), a client once made is."""
+    s3 = s3 or S3Settings.from_env()
+    with _clients_lock:
+        if s3 not in _clients:
+            _clients[s3] = _new_client(s3)
+        return _clients[s3]
+
+
+def _new_client(s3: S3Settings):
     import boto3
     from botocore.config import Config
 
-    s3 = s3 or S3Settings.from_env()
     kwargs = {"region_name": s3.region}
     if s3.endpoint:
         kwargs["endpoint_url"] = s3.endpoint
@@ -108,7 +122,11 @@ class S3Location:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
             keys += [item["Key"] for item in page.get("Contents", [])]
         for first in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[first:first + 1000]], "Quiet": True})
+            done = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[first:first + 1000]], "Quiet": True})
+            if done.get("Errors"):  # a quiet delete reports only the keys it could not delete
+                error = done["Errors"][0]
+                raise OSError(f"could not delete s3://{self.bucket}/{error['Key']} ({error.get('Code')}: {error.get('Message')}) "
+                              f"and {len(done['Errors']) - 1} more")
 
 
 def open_location(uri: str, s3: S3Settings | None = None):

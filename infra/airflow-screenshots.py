@@ -104,7 +104,8 @@ def equal_to_single_runs(base: dict[str, str], s3: S3Settings) -> bool:
     from clicklake.jobs.gold import TABLES
     from clicklake.spark import get_spark
 
-    spark = get_spark("backfill check", s3)
+    # Its own driver, not the Connect server the backfill's tasks used: an independent check.
+    spark = get_spark("backfill check", s3, own_driver=True)
     single = Settings(raw=base["CLICKLAKE_RAW"], lake=base["CLICKLAKE_LAKE"].replace("/lake", "/single-runs-lake"),
                       visitor_hash_key=base["CLICKLAKE_VISITOR_HASH_KEY"], s3=s3)
     for day in DAYS:

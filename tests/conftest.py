@@ -25,7 +25,8 @@ def spark():
     from clicklake.spark import get_spark, tune_for_input
 
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    session = get_spark("clicklake tests")
+    # Its own driver even where CLICKLAKE_SPARK_REMOTE is exported: the tests need a JVM here.
+    session = get_spark("clicklake tests", own_driver=True)
     # The tests' frames are tiny, as a small day is: compiling code for them costs more than it saves.
     tune_for_input(session, 0)
     yield session

@@ -22,8 +22,9 @@ PORT_OFFSET = 100  # S3 on 8433: apart from a demo server on 8333
 @pytest.fixture(scope="session")
 def s3_env(tmp_path_factory):
     data = tmp_path_factory.mktemp("s3")
+    # Not a developer's Spark Connect server: the backfill sets its own, the cluster test none.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "CLICKLAKE_SPARK_REMOTE"},
         "CLICKLAKE_S3_DATA": str(data),
         "CLICKLAKE_S3_PORT_OFFSET": str(PORT_OFFSET),
         "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{8333 + PORT_OFFSET}",

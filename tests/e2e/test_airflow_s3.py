@@ -39,7 +39,8 @@ def test_a_backfill_created_through_the_rest_api_runs_each_day_under_the_schedul
             assert f"{layer}: gate passed" in backfill.task_logs[(day, f"{layer}_gate")], f"{day} {layer}: no gate verdict in the task log"
     ordered = sorted(backfill.runs.values(), key=lambda run: run["logical_date"])
     for earlier, later in zip(ordered, ordered[1:]):
-        assert earlier["end_date"] <= later["start_date"], "the backfill ran two dates at once (max_active_runs=1)"
+        ended, started = (dt.datetime.fromisoformat(t) for t in (earlier["end_date"], later["start_date"]))
+        assert ended <= started, "the backfill ran two dates at once (max_active_runs=1)"
     assert backfill.left_running == [], f"processes of Airflow standalone still running after it stopped: {backfill.left_running}"
 
 
