@@ -136,28 +136,22 @@ class Standalone:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")
 
-    def children(self) -> list[int]:
-        """The pids of every process under the standalone command now (psutil ships with Airflow)."""
+    def stop(self, timeout_s: float = 60) -> list[int]:
+        """SIGINT, as Ctrl-C would; killed if it does not end in time. Returns the pids of its
+        processes still alive afterwards (none, when it stopped cleanly); psutil ships with Airflow."""
         import psutil
 
         try:
-            return [p.pid for p in psutil.Process(self.process.pid).children(recursive=True)]
+            started = psutil.Process(self.process.pid).children(recursive=True)
         except psutil.NoSuchProcess:
-            return []
-
-    def stop(self, timeout_s: float = 60) -> list[int]:
-        """SIGINT, as Ctrl-C would; killed if it does not end in time. Returns the pids of its
-        processes still alive afterwards (none, when it stopped cleanly)."""
-        import psutil
-
-        started = self.children()
+            started = []
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        _, alive = psutil.wait_procs([p for p in map(_process, started) if p], timeout=15)
+        _, alive = psutil.wait_procs(started, timeout=15)
         return [p.pid for p in alive]
 
 
@@ -166,15 +160,6 @@ def finished_backfill_runs(airflow: Standalone, count: int) -> list[dict] | None
     runs = airflow.api(f"/api/v2/dags/{DAG_ID}/dagRuns?run_type=backfill&order_by=logical_date")["dag_runs"]
     done = [r for r in runs if r["state"] in ("success", "failed")]
     return done if len(done) >= count else None
-
-
-def _process(pid: int):
-    import psutil
-
-    try:
-        return psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return None
 
 
 def wait_until(check, timeout_s: float, what: str, every_s: float = 2.0, alive: subprocess.Popen | None = None):

@@ -117,10 +117,7 @@ class S3Location:
 
     def delete(self, relative: str = "") -> None:
         """Delete every object under the folder `relative` (and none of a sibling sharing its name's start)."""
-        folder = self._key(relative).rstrip("/") + "/"
-        keys = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
-            keys += [item["Key"] for item in page.get("Contents", [])]
+        keys = [self._key(key) for key in self.sizes(relative.rstrip("/") + "/" if relative else "")]
         for first in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
             done = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[first:first + 1000]], "Quiet": True})
             if done.get("Errors"):  # a quiet delete reports only the keys it could not delete
