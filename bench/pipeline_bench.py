@@ -10,7 +10,7 @@ server, against a DuckDB yardstick of its core work on a local copy of the same 
 The day comes from the project's generator (written once under .cache/bench/, reused while the
 arguments stay the same) and is uploaded to a benchmark S3 server of its own (data in
 .cache/bench/s3, S3 on port 8533) as s3://clicklake/bench/raw; the lake s3://clicklake/bench/lake is
-emptied first, so every run is a first run of the date. `clicklake run` runs as a child process
+emptied first (a fresh store), so every run is a first run of the date. `clicklake run` runs as a child process
 exactly as a user starts it; each line it prints at the end of a step (bronze computed, bronze
 gate, ..., published) closes a stage: its seconds are the run's own, its peak RSS that of the
 whole process tree (the JVM and Python workers included) during the stage.
@@ -111,19 +111,22 @@ def s3_server(command: str, env: dict) -> None:
         raise SystemExit(f"infra/s3-local {command} failed:\n{done.stdout}{done.stderr}")
 
 
+def empty_s3_server(env: dict) -> None:
+    """The benchmark server restarted on an empty store, for each day measured. Deleting the last
+    run's objects is not enough: SeaweedFS frees their space only when it vacuums its volumes, and
+    after a few runs a 10M-record day found no writable volume left (HTTP 500 on its writes)."""
+    s3_server("stop", env)
+    shutil.rmtree(Path(S3_ENV["CLICKLAKE_S3_DATA"]) / "store", ignore_errors=True)
+    s3_server("start", env)
+
+
 def upload(day_dir: Path, files: dict[str, list[Path]]) -> None:
-    """The day's landing files to s3://clicklake/bench/raw, and an empty lake."""
+    """The day's landing files to s3://clicklake/bench/raw (the lake starts empty: empty_s3_server)."""
     from clicklake.config import S3Settings
     from clicklake.storage import s3_client, split_s3
 
     client = s3_client(S3Settings.from_env())
     bucket, raw_prefix = split_s3(RAW)
-    _, lake_prefix = split_s3(LAKE)
-    for prefix in (raw_prefix, lake_prefix):
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            for i in range(0, len(keys), 1000):
-                client.delete_objects(Bucket=bucket, Delete={"Objects": keys[i:i + 1000]})
     for path in (p for paths in files.values() for p in paths):
         client.upload_file(str(path), bucket, f"{raw_prefix}/{path.relative_to(day_dir)}")
 
@@ -214,6 +217,7 @@ def measure(visitors: int, seed: int, env: dict, hot_keys: bool = False) -> dict
           f"{time.perf_counter() - t:.0f} s to prepare", flush=True)
 
     t = time.perf_counter()
+    empty_s3_server(env)
     upload(day_dir, files)
     print(f"uploaded to {RAW} in {time.perf_counter() - t:.0f} s", flush=True)
 
@@ -290,7 +294,6 @@ def main() -> int:
 
     env = {**os.environ, **S3_ENV}
     os.environ.update(S3_ENV)
-    s3_server("start", env)
     try:
         runs = [measure(visitors, args.seed, env, args.hot_keys) for visitors in sorted(args.visitors)]
     finally:

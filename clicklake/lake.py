@@ -111,9 +111,16 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
             (writer.mode("overwrite").option("replaceWhere", date_range_predicate(spec.partition_by, start, end))
              .option("mergeSchema", "true").save(target))
         else:
-            writer.mode("error").save(target)
+            writer.mode("error").options(**_statistics(spec)).save(target)
             _describe(spark, spec, target)
         return version_just_committed(spark, target)
+
+
+def _statistics(spec: Table) -> dict[str, str]:
+    """Table properties that choose the columns Delta keeps statistics for (Table.stats_columns)."""
+    if spec.stats_columns:
+        return {"delta.dataSkippingStatsColumns": ",".join(spec.stats_columns)}
+    return {"delta.dataSkippingNumIndexedCols": "0"}
 
 
 def version_just_committed(spark: SparkSession, target: str) -> int:
@@ -164,7 +171,9 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
     # The row count rides in the commit, so the gate (often another process) need not recount.
     spark = batch.sparkSession
     with jobs_named(spark, f"stage {name} {run_date}"):
+        # Nothing filters a staged table (the gate and the next layer read it whole): no column statistics.
         (batch.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+         .option("delta.dataSkippingNumIndexedCols", "0")
          .option("userMetadata", json.dumps({"rows": rows})).partitionBy(spec.partition_by).save(target))
         version = version_just_committed(spark, target)
         kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)

@@ -100,7 +100,9 @@ def none_if_blank(value: Column) -> Column:
 
 
 def query_param(query: Column, name: str) -> Column:
-    raw = F.regexp_extract(query, rf"(?:^|&){name}=([^&#]*)", 1)
+    # Most queries hold no campaign parameter: the pattern (tried from every '&') runs only on
+    # those that name it (706,366 tag events typed: 5.4 s -> 4.7 s with the click ids' likewise).
+    raw = F.when(query.contains(f"{name}="), F.regexp_extract(query, rf"(?:^|&){name}=([^&#]*)", 1))
     return none_if_blank(F.try_url_decode(F.regexp_replace(raw, r"\+", " ")))
 
 
@@ -126,9 +128,9 @@ def campaign_columns(query: Column, referrer: Column) -> dict[str, Column]:
         "utm_term": query_param(query, "utm_term"),
         "utm_content": query_param(query, "utm_content"),
         "click_id_type": (
-            F.when(query.rlike(r"(?:^|&)gclid="), F.lit("gclid"))
-            .when(query.rlike(r"(?:^|&)msclkid="), F.lit("msclkid"))
-            .when(query.rlike(r"(?:^|&)fbclid="), F.lit("fbclid"))
+            F.when(query.contains("gclid=") & query.rlike(r"(?:^|&)gclid="), F.lit("gclid"))
+            .when(query.contains("msclkid=") & query.rlike(r"(?:^|&)msclkid="), F.lit("msclkid"))
+            .when(query.contains("fbclid=") & query.rlike(r"(?:^|&)fbclid="), F.lit("fbclid"))
         ),
     }
 
@@ -254,5 +256,10 @@ def country_dimension(rows: DataFrame) -> DataFrame:
 
 
 def with_country(rows: DataFrame) -> DataFrame:
-    """rows with client_ip -> the same rows with country (looked up once per distinct address)."""
-    return rows.join(country_dimension(rows), on="client_ip", how="left")
+    """rows with client_ip -> the same rows with country (looked up once per distinct address).
+
+    The dimension is broadcast, as the user-agent one is: it holds one row per anonymized network
+    (/24, /48), 36,257 on a day of 1M records, ~40 bytes each. Left to the planner, whose size
+    estimate of a pandas_udf's output is the input's, it was a sort-merge join that shuffled and
+    sorted every wide row: 126 s of task time on a day of 10M records, spilling 1.2 GB."""
+    return rows.join(F.broadcast(country_dimension(rows)), on="client_ip", how="left")

@@ -85,3 +85,30 @@ def test_jobs_named_names_the_jobs_inside_and_gives_back_the_name_it_found(spark
     finally:
         context.setJobDescription(None)
     assert context.getLocalProperty("spark.job.description") is None
+
+
+def _file_statistics(path: str) -> list[dict]:
+    """The statistics of every file the table's commits added, as Delta wrote them in its log."""
+    import json
+    from pathlib import Path
+
+    stats = []
+    for commit in sorted(Path(path, "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                stats.append(json.loads(action["add"]["stats"]))
+    return stats
+
+
+def test_published_tables_keep_statistics_of_their_number_and_time_columns_only_and_staged_ones_none(spark, tmp_path):
+    root = str(tmp_path / "lake")
+    lake.publish(spark, _hits(spark, D1, "FR"), "silver.hits", root, D1, D1, rows=1)
+    published = table("silver.hits").path(root)
+    properties = spark.sql(f"DESCRIBE DETAIL delta.`{published}`").first()["properties"]
+    assert properties["delta.dataSkippingStatsColumns"] == "ts,engaged_time_s"
+    [stats] = _file_statistics(published)
+    assert stats["numRecords"] == 1 and set(stats["minValues"]) == set(stats["maxValues"]) == {"ts"}  # engaged_time_s is null
+
+    lake.stage(_hits(spark, D2, "GB").localCheckpoint(), "silver.hits", root, D2, rows=1)
+    assert [s.keys() for s in _file_statistics(lake.staging_path("silver.hits", root, D2))] == [{"numRecords"}]

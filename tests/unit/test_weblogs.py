@@ -200,6 +200,13 @@ def test_countries_are_looked_up_once_per_distinct_address(spark):
     assert sorted(tuple(r) for r in dimension.collect()) == [("1.0.16.0", "JP"), ("8.8.8.0", "US")]
 
 
+def test_the_country_dimension_is_broadcast_not_shuffled_with_the_rows(spark):
+    """Left to the planner it was a sort-merge join: every wide row shuffled and sorted by address."""
+    rows = spark.range(1000).selectExpr("concat('8.8.', cast(id % 7 as string), '.0') AS client_ip", "id")
+    plan = classify.with_country(rows)._jdf.queryExecution().executedPlan().toString()
+    assert "BroadcastHashJoin" in plan and "SortMergeJoin" not in plan, plan
+
+
 PII_CASES = [
     ("plain e-mail in a query", "email=ann.lee@mail.example.org&ref=1", "email=[redacted-email]&ref=1"),
     ("percent-encoded @", "u=ann%40mail.example.org", "u=[redacted-email]"),
