@@ -116,11 +116,15 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
         return version_just_committed(spark, target)
 
 
+# The table property that keeps Delta from collecting any column statistics (row counts stay).
+NO_COLUMN_STATISTICS = {"delta.dataSkippingNumIndexedCols": "0"}
+
+
 def _statistics(spec: Table) -> dict[str, str]:
     """Table properties that choose the columns Delta keeps statistics for (Table.stats_columns)."""
     if spec.stats_columns:
         return {"delta.dataSkippingStatsColumns": ",".join(spec.stats_columns)}
-    return {"delta.dataSkippingNumIndexedCols": "0"}
+    return NO_COLUMN_STATISTICS
 
 
 def version_just_committed(spark: SparkSession, target: str) -> int:
@@ -173,7 +177,7 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
     with jobs_named(spark, f"stage {name} {run_date}"):
         # Nothing filters a staged table (the gate and the next layer read it whole): no column statistics.
         (batch.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-         .option("delta.dataSkippingNumIndexedCols", "0")
+         .options(**NO_COLUMN_STATISTICS)
          .option("userMetadata", json.dumps({"rows": rows})).partitionBy(spec.partition_by).save(target))
         version = version_just_committed(spark, target)
         kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)

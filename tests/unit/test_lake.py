@@ -4,6 +4,8 @@ different dates may publish to the same table at once."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -89,9 +91,6 @@ def test_jobs_named_names_the_jobs_inside_and_gives_back_the_name_it_found(spark
 
 def _file_statistics(path: str) -> list[dict]:
     """The statistics of every file the table's commits added, as Delta wrote them in its log."""
-    import json
-    from pathlib import Path
-
     stats = []
     for commit in sorted(Path(path, "_delta_log").glob("*.json")):
         for line in commit.read_text().splitlines():
