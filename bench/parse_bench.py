@@ -61,16 +61,17 @@ def make_input(lines: int, files: int, visitors: int) -> list[Path]:
 
 def spark_stage(spark, paths, classify_too: bool) -> int:
     """What the pipeline does with these lines, as it does it: bronze's read (whole files, line
-    numbers), then silver's detection, parse and (optionally) classification, with each shared
-    intermediate frame computed once (local checkpoints, as clicklake.pipeline.Batches does)."""
+    numbers), then silver's dealing of the rows over the tasks, detection, parse and (optionally)
+    classification, with each shared intermediate frame computed once (local checkpoints, as
+    clicklake.pipeline.Batches does)."""
     from pyspark.sql import functions as F
 
-    from clicklake.jobs import bronze, classify, logformats, weblogs
+    from clicklake.jobs import bronze, classify, logformats, silver, weblogs
 
     def materialize(df, what=None):
         return df.localCheckpoint(eager=True)
 
-    lines = bronze.read_weblog_files(spark, tuple(str(p) for p in paths), DAY)
+    lines = silver.deal_evenly_over_tasks(spark, bronze.read_weblog_files(spark, tuple(str(p) for p in paths), DAY))
     formats = materialize(logformats.detect_formats(lines))
     if classify_too:
         out = weblogs.weblog_silver(lines, classify.user_agent_dimension, "www.example.com", "bench-key", 3,

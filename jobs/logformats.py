@@ -184,12 +184,19 @@ _MATCHED = "\u0002"
 _SEP = "\u001f"
 
 
-def regex_fields(line: Column, pattern: str, groups: int) -> Column:
-    """Array of the pattern's groups 1..groups, or null when the line does not match: one regex pass
-    (the groups are rewritten into one delimited string and split, not extracted one by one)."""
-    replacement = _MATCHED + _SEP.join(f"${i}" for i in range(1, groups + 1))
-    rewritten = F.regexp_replace(line, pattern, replacement)
-    return F.when(rewritten.startswith(_MATCHED), F.split(F.substring(rewritten, 2, 1 << 30), _SEP))
+def regex_fields(lines: DataFrame, pattern: str, groups: int) -> DataFrame:
+    """`lines` with `_f`: an array of the pattern's groups 1..groups, or null when `_line` does
+    not match. One regex pass: the groups are rewritten into one delimited string and split, not
+    extracted one by one. The rewritten string is a column of its own because the match check and
+    the split both read it: inlined, Spark evaluated the regex twice per line (6.4 s instead of
+    3.5 s for 2M lines)."""
+    replacement = _MATCHED + _SEP + _SEP.join(f"${i}" for i in range(1, groups + 1))
+    rewritten = F.col("_rewritten")
+    return (
+        lines.withColumn("_rewritten", F.regexp_replace("_line", pattern, replacement))
+        .withColumn("_f", F.when(rewritten.startswith(_MATCHED), F.slice(F.split(rewritten, _SEP), 2, groups)))
+        .drop("_rewritten")
+    )
 
 
 _DROPPED_CHARACTERS = "\r\u200b\ufeff" + _MATCHED + _SEP
@@ -241,7 +248,7 @@ CLF_PATTERN = (
 
 
 def parse_clf(lines: DataFrame) -> DataFrame:
-    lines = lines.withColumn("_f", regex_fields(F.col("_line"), CLF_PATTERN, 10))
+    lines = regex_fields(lines, CLF_PATTERN, 10)
     f = F.col("_f")
     lines = lines.withColumn("_parts", F.split(f.getItem(0), " "))
     prefix = f.getItem(0)
@@ -280,7 +287,7 @@ SSL_REQUEST_PATTERN = r'^\[([^\]]+)\] (\S+) (\S+) (\S+) "([^"\\]*(?:\\.[^"\\]*)*
 
 def parse_ssl_request(lines: DataFrame) -> DataFrame:
     """mod_ssl's request log carries no status; a logged request was answered, so it counts as 200."""
-    lines = lines.withColumn("_f", regex_fields(F.col("_line"), SSL_REQUEST_PATTERN, 6))
+    lines = regex_fields(lines, SSL_REQUEST_PATTERN, 6)
     f = F.col("_f")
     return lines.select(
         "*",
@@ -301,7 +308,7 @@ ELB_PATTERN = (
 
 
 def parse_elb(lines: DataFrame) -> DataFrame:
-    lines = lines.withColumn("_f", regex_fields(F.col("_line"), ELB_PATTERN, 9))
+    lines = regex_fields(lines, ELB_PATTERN, 9)
     f = F.col("_f")
     request = f.getItem(7)
     t_request, t_backend, t_response = (_seconds(f.getItem(i)) for i in (2, 3, 4))
@@ -331,7 +338,7 @@ S3_PATTERN = (
 
 
 def parse_s3(lines: DataFrame) -> DataFrame:
-    lines = lines.withColumn("_f", regex_fields(F.col("_line"), S3_PATTERN, 9))
+    lines = regex_fields(lines, S3_PATTERN, 9)
     f = F.col("_f")
     return lines.select(
         "*",
@@ -353,7 +360,7 @@ HAPROXY_PATTERN = (
 
 def parse_haproxy(lines: DataFrame) -> DataFrame:
     """HAProxy writes the accept time without an offset; it is read as UTC (run HAProxy in UTC)."""
-    lines = lines.withColumn("_f", regex_fields(F.col("_line"), HAPROXY_PATTERN, 6))
+    lines = regex_fields(lines, HAPROXY_PATTERN, 6)
     f = F.col("_f")
     return lines.select(
         "*",
@@ -554,7 +561,7 @@ def parse_custom(lines: DataFrame, custom: CustomFormat | None) -> DataFrame:
         return lines.select("*", *_raw(family_problem=F.lit("no_custom_pattern")))
     pattern, groups = custom.java_pattern_and_groups()
     replacement_groups = max(number for _, number in groups)
-    lines = lines.withColumn("_f", regex_fields(F.col("_line"), pattern, replacement_groups))
+    lines = regex_fields(lines, pattern, replacement_groups)
     f = F.col("_f")
     by_name = {name: f.getItem(number - 1) for name, number in groups}
     given = {

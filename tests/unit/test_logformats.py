@@ -158,6 +158,11 @@ CASES = [
     ("a line that fits no header of its W3C file", "w3c",
      ["#Fields: c-ip date time cs-uri-stem sc-status", "203.0.113.7 2026-03-03 10:00:00 /w"],
      [row(None, None, None, None, None, None, None, None, ua=None, problem="field_count_mismatch")]),
+    ("byte-order mark, CR, and the parser's own delimiters inside a line", "combined",
+     [f'\ufeff203.0.113.7 - - [03/Mar/2026:10:00:00 +0000] "GET /a.html HTTP/1.1" 200 5 "-" "{UA}"\r',
+      f'203.0.113.7 - - [03/Mar/2026:10:00:01 +0000] "GET /b{logformats._SEP}c.html HTTP/1.1" 200 5 "-" "{logformats._MATCHED}{UA}"'],
+     [row("203.0.113.7", None, "2026-03-03T10:00:00", "GET", "/a.html", None, 200, 5),
+      row("203.0.113.7", None, "2026-03-03T10:00:01", "GET", "/bc.html", None, 200, 5)]),
     ("a file no format knows", "unknown",
      ["<html>not a log</html>"],
      [row(None, None, None, None, None, None, None, None, ua=None, problem="unknown_format")]),
@@ -211,6 +216,14 @@ def test_every_file_accounts_for_every_line(parsed_cases):
     skipped = {f: kinds.count("skipped") for f, kinds in by_file.items()}
     assert skipped == {c[0]: sum(1 for line in c[2] if line.strip() == "" or line.startswith("#")) + c[0].startswith("AWS classic")
                        for c in CASES}
+
+
+def test_each_line_meets_its_format_pattern_once(spark):
+    # The match check and the field split both read the rewritten line: if the optimizer inlined
+    # it into both, every line would run the regex twice (most of the parse's time).
+    lines = _file_lines(spark, [CASES[1]])
+    plan = weblogs.parse_lines(lines, families=["clf"])._jdf.queryExecution().optimizedPlan().toString()
+    assert plan.count(logformats.CLF_PATTERN) == 1
 
 
 def test_host_prefix_override_beats_detection(spark):
