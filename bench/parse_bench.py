@@ -67,9 +67,10 @@ def spark_stage(spark, paths, classify_too: bool) -> int:
     from pyspark.sql import functions as F
 
     from clicklake.jobs import bronze, classify, logformats, silver, weblogs
+    from clicklake.spark import local_checkpoint
 
     def materialize(df, what=None):
-        return df.localCheckpoint(eager=True)
+        return local_checkpoint(df)
 
     lines = silver.deal_evenly_over_tasks(spark, bronze.read_weblog_files(spark, tuple(str(p) for p in paths), DAY))
     formats = materialize(logformats.detect_formats(lines))

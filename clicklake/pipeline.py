@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from clicklake import gates, lake, reconcile
 from clicklake.config import Settings, spark_uri
-from clicklake.spark import caller_line, is_remote, jobs_named
+from clicklake.spark import caller_line, is_remote, jobs_named, local_checkpoint
 from clicklake.tables import conform, table
 
 LAYERS = ("bronze", "silver", "gold")
@@ -102,9 +102,10 @@ class Batches:
     later plan reading it stays small (planning the layers' long plans again and again cost more
     than computing a day of rows: silver's write took 33 s warm with cached frames, 23 s with
     checkpoints; on the test cluster silver took 80 s with persisted frames, 43 s with checkpoints).
-    On a local master the rows stay in the driver's block manager (a local checkpoint). On a
-    cluster an executor can be lost, and the rows a local checkpoint kept there with it, so they
-    are written to `checkpoint_dir` (the run's staging area in the lake), which release deletes."""
+    On a local master the rows stay with the driver's block manager (a local checkpoint, on its
+    disk: clicklake.spark.local_checkpoint says why). On a cluster an executor can be lost, and the
+    rows a local checkpoint kept there with it, so they are written to `checkpoint_dir` (the run's
+    staging area in the lake), which release deletes."""
 
     def __init__(self, spark, checkpoint_dir: str, label: str):
         self.spark = spark
@@ -126,7 +127,7 @@ class Batches:
         """`what` names the frame in the job's description; by default the caller's line."""
         with jobs_named(self.spark, f"{self.label}: {what or caller_line()}"):
             # Computed once, now: every later consumer reads the kept rows.
-            df = df.localCheckpoint(eager=True) if self.local else df.checkpoint(eager=True)
+            df = local_checkpoint(df) if self.local else df.checkpoint(eager=True)
             # Held until release: `rows` is keyed by id(), which a collected frame would free for reuse.
             self.frames.append(df)
             self.rows[id(df)] = None

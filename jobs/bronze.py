@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from clicklake import lake
 from clicklake.config import Settings
 from clicklake.landing import list_landing_files
+from clicklake.spark import local_checkpoint
 from clicklake.tables import conform
 
 TABLES = ("bronze.weblog_lines", "bronze.tag_events", "bronze.landing_files")
@@ -102,7 +103,7 @@ def read_weblog_files(spark: SparkSession, files: tuple[str, ...], day: dt.date 
     """Access-log files outside a landing zone (parse-log, benchmarks, tests) as computed
     bronze.weblog_lines rows: read whole, lines numbered as the bronze layer numbers them."""
     with whole_files(spark):
-        return weblog_lines(read_lines(spark, files), day).localCheckpoint(eager=True)
+        return local_checkpoint(weblog_lines(read_lines(spark, files), day))
 
 
 def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, view: lake.LakeView) -> dict[str, DataFrame]:
