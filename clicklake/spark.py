@@ -162,11 +162,14 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
         "spark.ui.enabled": os.environ.get("CLICKLAKE_SPARK_UI", "false"),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.warehouse.dir": str(cache_dir() / "spark-warehouse"),
-        # CLICKLAKE_DRIVER_JAVA_OPTIONS=-XX:+UseParallelGC (the throughput collector instead of G1)
-        # ran a 1M-record day in 199 s instead of 233 s here, but a 10M-record day then failed in
-        # silver with AGGREGATE_OUT_OF_MEMORY in the 3g driver, where G1 completes: not the default.
+        # The throughput collector, not G1: G1's concurrent threads compete with the tasks for a
+        # small machine's cores. A 1M-record day ran in 199 s instead of 233 s, a 10M-record day
+        # in 1,011 s instead of 1,091 s (that one ran out of memory in a 3g driver while the
+        # materialized frames were held in the heap; see local_checkpoint).
+        # CLICKLAKE_DRIVER_JAVA_OPTIONS replaces it (-XX:+UseG1GC for G1).
         "spark.driver.extraJavaOptions": " ".join(filter(None, (
-            os.environ.get("CLICKLAKE_DRIVER_JAVA_OPTIONS", ""), "-Dderby.system.home=" + str(cache_dir() / "derby")))),
+            os.environ.get("CLICKLAKE_DRIVER_JAVA_OPTIONS", "-XX:+UseParallelGC"),
+            "-Dderby.system.home=" + str(cache_dir() / "derby")))),
     }
     if master.startswith("local") or master.split("://")[-1].startswith(("127.0.0.1:", "localhost:")):
         # Keep the driver off the network; a remote cluster's executors must reach it by its address.
