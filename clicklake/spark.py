@@ -211,10 +211,10 @@ def local_checkpoint(df):
     """df's rows computed now and kept by this process's block manager, cut from their lineage.
 
     Kept on local disk, not in the JVM heap: a day's intermediate frames outlive many garbage
-    collections and fill a 3g driver's storage memory, which G1 then copies and the block manager
-    evicts. Written to local files (the page cache holds them) they cost one serialization: a
-    1M-record day ran in 191 s instead of 230 s (silver 74 s instead of 99 s); classifying 2M
-    access-log lines and keeping them, 11 s instead of 14 s (2026-11-30)."""
+    collections and fill a 3g driver's storage memory, which the collector then copies and the
+    block manager evicts. Written to local files (the page cache holds them) they cost one
+    serialization: a 1M-record day ran in 191 s instead of 230 s (silver 74 s instead of 99 s);
+    classifying 2M access-log lines and keeping them, 11 s instead of 14 s (2026-11-30)."""
     from pyspark import StorageLevel
 
     return df.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)

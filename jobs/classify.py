@@ -67,17 +67,21 @@ def redact_pii(value: Column) -> Column:
     return F.when(may_hold_email, F.regexp_replace(value, EMAIL_PATTERN, REDACTED_EMAIL)).otherwise(value)
 
 
+IPV4_PATTERN = r"^(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}$"
+
+
 def anonymize_ip(ip: Column) -> Column:
     """IPv4 -> /24 (last octet 0); IPv6 -> /48 (first three hextets, then ::); anything else -> null."""
-    ipv4 = F.regexp_extract(ip, r"^(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}$", 1)
+    # Read once, outside any CASE WHEN: Spark does not share a value between a condition and its
+    # branch, and would run the pattern twice for every IPv4 address.
+    ipv4 = F.nullif(F.concat(F.regexp_extract(ip, IPV4_PATTERN, 1), F.lit(".0")), F.lit(".0"))
     v6 = F.lower(F.regexp_replace(ip, r"%.*$", ""))  # drop a zone index such as %eth0
     head = F.split(F.split(v6, "::", 2).getItem(0), ":")
     hextet = lambda i: F.when(F.size(head) > i, F.regexp_replace(head.getItem(i), r"^0+(?=.)", "")).otherwise(F.lit("0"))
     ipv6 = F.concat_ws(":", hextet(0), hextet(1), hextet(2)).cast("string")
-    return (
-        F.when(ipv4 != "", F.concat(ipv4, F.lit(".0")))
-        .when(v6.rlike(r"^[0-9a-f:]+$") & v6.contains(":"), F.when(v6 == "::1", F.lit("::1")).otherwise(F.concat(ipv6, F.lit("::"))))
-        .otherwise(F.lit(None).cast("string"))
+    return F.coalesce(
+        ipv4,
+        F.when(v6.rlike(r"^[0-9a-f:]+$") & v6.contains(":"), F.when(v6 == "::1", F.lit("::1")).otherwise(F.concat(ipv6, F.lit("::")))),
     )
 
 

@@ -152,6 +152,8 @@ def test_user_agent_bot_reason_cases(spark):
 
 IP_CASES = [
     ("IPv4 keeps the /24", "81.2.69.160", "81.2.69.0"),
+    ("IPv4 already ending in .0", "81.2.69.0", "81.2.69.0"),
+    ("no address", None, None),
     ("IPv6 keeps the /48", "2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3::"),
     ("compressed IPv6 is padded", "2001:db8::1", "2001:db8:0::"),
     ("leading zeros dropped", "2001:0db8:0001:0000::1", "2001:db8:1::"),
@@ -167,6 +169,13 @@ def test_anonymize_ip_cases(spark):
     actual = df.select("case", classify.anonymize_ip(F.col("ip")).alias("client_ip"))
     expected = spark.createDataFrame([(c, r) for c, _, r in IP_CASES], "case string, client_ip string")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_the_ipv4_pattern_runs_once_per_address(spark):
+    # Not over a local relation, whose projection the optimizer would compute away.
+    df = spark.range(1).select(classify.anonymize_ip(F.concat(F.lit("81.2.69."), F.col("id").cast("string"))).alias("client_ip"))
+    plan = df._jdf.queryExecution().optimizedPlan().toString()
+    assert plan.count(classify.IPV4_PATTERN) == 1
 
 
 def test_forwarded_for_chains_keep_only_anonymized_addresses(spark):
