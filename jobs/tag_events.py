@@ -46,13 +46,15 @@ def _iso_ts(value: Column) -> Column:
     return F.try_to_timestamp(value)
 
 
-def _properties_with_extra_fields() -> Column:
+FIELDS_AS_TEXT = T.MapType(T.StringType(), T.StringType())
+
+
+def _properties_with_extra_fields(fields: Column) -> Column:
     """The event's properties plus every top-level field this schema version does not know (a
     newer tracker's field is kept, as JSON text when it is not a string, never dropped); a
-    property of the same name wins."""
+    property of the same name wins. `fields`: every top-level field as text."""
     known = [f.name for f in EVENT_SCHEMA.fields if f.name != "_corrupt"]
-    every_field = F.from_json("raw_event", T.MapType(T.StringType(), T.StringType()))
-    extras = F.coalesce(F.map_filter(every_field, lambda k, _: ~k.isin(*known)), F.create_map().cast("map<string,string>"))
+    extras = F.coalesce(F.map_filter(fields, lambda k, _: ~k.isin(*known)), F.create_map().cast("map<string,string>"))
     props = F.col("e.properties")
     own = F.coalesce(props, F.create_map().cast("map<string,string>"))
     merged = F.map_concat(own, F.map_filter(extras, lambda k, _: ~F.array_contains(F.map_keys(own), k)))
@@ -60,19 +62,29 @@ def _properties_with_extra_fields() -> Column:
 
 
 def parse_events(lines: DataFrame) -> DataFrame:
-    """bronze.tag_events rows -> typed fields plus `problem` (null, 'skip', or a quarantine reason)."""
-    parsed = lines.withColumn(
-        "e", F.from_json("raw_event", EVENT_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"})
+    """bronze.tag_events rows -> typed fields plus `problem` (null, 'skip', or a quarantine reason).
+
+    Each line is parsed twice, no more (JSON parsing is most of this step's time): once by the
+    typed schema, whose corrupt-record column flags a field of the wrong type, and once as a map
+    of every field's text, which is null for anything but a JSON object and carries the fields
+    this schema version does not know."""
+    parsed = lines.select(
+        "*",
+        F.from_json("raw_event", EVENT_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}).alias("e"),
+        F.from_json("raw_event", FIELDS_AS_TEXT).alias("_fields"),
     )
-    is_object = F.trim("raw_event").startswith("{")
-    valid_json = F.try_parse_json("raw_event").isNotNull() & is_object
-    problem = F.when(F.trim("raw_event") == "", F.lit("skip")).when(~valid_json, F.lit("malformed_json"))
+    fields = F.col("_fields")
+    # A field given twice is malformed: parsers disagree on which copy counts (the typed parse
+    # keeps the last), and a map with the key twice cannot be built.
+    repeated_field = F.size(fields) != F.size(F.array_distinct(F.map_keys(fields)))
+    problem = F.when(F.trim("raw_event") == "", F.lit("skip")).when(fields.isNull() | repeated_field, F.lit("malformed_json"))
     problem = problem.when(F.col("e._corrupt").isNotNull(), F.lit("bad_field:type"))
     for name in REQUIRED_FIELDS:
         problem = problem.when(classify.none_if_blank(F.col(f"e.{name}")).isNull(), F.lit(f"missing_field:{name}"))
     for name in TIMESTAMP_FIELDS:
         problem = problem.when(F.col(f"e.{name}").isNotNull() & _iso_ts(F.col(f"e.{name}")).isNull(), F.lit(f"bad_field:{name}"))
     problem = problem.when(~F.col("e.event_type").isin(*EVENT_TYPES), F.lit("unknown_event_type"))
+    properties = F.when(fields.isNotNull() & ~repeated_field, _properties_with_extra_fields(fields))
 
     created, sent, received = (_iso_ts(F.col(f"e.{n}")) for n in TIMESTAMP_FIELDS)
     # Snowplow's derived timestamp: the collector's clock, minus how long the device held the event.
@@ -99,8 +111,8 @@ def parse_events(lines: DataFrame) -> DataFrame:
         F.col("e.viewport").alias("viewport"),
         F.col("e.tracker").alias("tracker"),
         F.col("e.tracker_version").alias("tracker_version"),
-        _properties_with_extra_fields().alias("properties"),
-    ).drop("e")
+        properties.alias("properties"),
+    ).drop("e", "_fields")
 
 
 def type_events(parsed: DataFrame, default_site: str, secret: str) -> DataFrame:

@@ -37,6 +37,9 @@ PROBLEM_CASES = [
     ("collector time that is not a time", event(received_at="yesterday"), "bad_field:received_at"),
     ("device time that is not a time", event(created_at="soon"), "bad_field:created_at"),
     ("properties of the wrong type", event(properties=[1, 2]), "bad_field:type"),
+    ("properties sent as a string of JSON are no object", event(properties='{"plan": "pro"}'), "bad_field:type"),
+    ("a known field given twice is malformed", event()[:-1] + ', "event_id": "e2"}', "malformed_json"),
+    ("an unknown field given twice is malformed", event()[:-1] + ', "x": "1", "x": "2"}', "malformed_json"),
     ("unknown event type", event(event_type="scroll_depth"), "unknown_event_type"),
 ]
 
@@ -58,6 +61,14 @@ TIME_CASES = [
      "2026-11-28T23:50:00.000Z", "2026-11-29T07:50:00.000Z", "2026-11-29T07:50:00.500Z", "2026-11-28T23:50:00.500"),
     ("no device times: the collector time", None, None, "2026-11-28T10:00:00.400Z", "2026-11-28T10:00:00.400"),
 ]
+
+
+def test_each_event_is_parsed_twice_at_most(spark):
+    # JSON parsing is most of the time of this step: once typed, once as a map of all fields.
+    # Not over a local relation, whose projection the optimizer would compute away.
+    df = spark.range(1).select(F.format_string('{"event_id": "e%d"}', "id").alias("raw_event"))
+    plan = tag_events.parse_events(df)._jdf.queryExecution().optimizedPlan().toString()
+    assert plan.count("from_json(") + plan.count("parse_json(") == 2
 
 
 def test_derived_event_time_cases(spark):
@@ -108,6 +119,7 @@ PROPERTY_CASES = [
     ("a non-string extra field is kept as JSON text", event(cart={"items": 2}, score=3),
      {"cart": '{"items":2}', "score": "3"}),
     ("a property of the same name wins over an extra field", event(properties={"plan": "pro"}, plan="free"), {"plan": "pro"}),
+    ("none from an event with a field given twice (it is quarantined)", event()[:-1] + ', "x": "1", "x": "2"}', None),
 ]
 
 
