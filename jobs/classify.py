@@ -58,6 +58,11 @@ def resource_type(path: Column) -> Column:
 
 EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 REDACTED_EMAIL = "[redacted-email]"
+# Whether a value holds an address, for checks that ask only that (the gates): one character of
+# the local part is enough. EMAIL_PATTERN's leading `+` makes a search rescan each run of
+# address characters from every position in it, quadratic in the run's length; on 7M URLs that
+# was the slowest check of the silver gate.
+EMAIL_FOUND_PATTERN = r"[A-Za-z0-9._%+-](?:@|%40)[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 
 
 def redact_pii(value: Column) -> Column:

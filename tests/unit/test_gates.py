@@ -6,9 +6,11 @@ import datetime as dt
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from clicklake import gates, pipeline, reconcile
 from clicklake.config import GatePolicy, Settings
+from clicklake.jobs import classify
 from clicklake.tables import all_tables
 
 D = dt.date(2026, 11, 28)
@@ -22,6 +24,27 @@ def test_every_table_has_a_suite_and_every_suite_names_a_table():
     assert suites == set(all_tables()) - {pipeline.RESULTS} | {gates.RECONCILIATION}
     for name in suites:
         assert gates.suite_spec(name), f"{name} has an empty suite"
+
+
+EMAIL_CASES = [
+    # description, value, whether redaction finds an address in it
+    ("an address", "/u/jane.doe@example.com/profile", True),
+    ("an escaped address in a query", "q=me+you%40example.io&x=1", True),
+    ("no local part", "/@example.com", False),
+    ("no top-level domain", "user@localhost", False),
+    ("a long path without any", "/blog/2026/" + "alpine-xenon-guide" * 20, False),
+]
+
+
+def test_the_privacy_checks_flag_what_redaction_would_change(spark):
+    checked = [item["kwargs"]["regex"] for name in ("silver.weblog_hits", "silver.tag_events") for item in gates.suite_spec(name)
+               if item["type"] == "expect_column_values_to_not_match_regex"]
+    assert checked and set(checked) == {classify.EMAIL_FOUND_PATTERN}
+    df = spark.createDataFrame([(c, v) for c, v, _ in EMAIL_CASES], "case string, value string")
+    actual = df.select("case", F.col("value").rlike(classify.EMAIL_FOUND_PATTERN).alias("flagged"),
+                       (classify.redact_pii(F.col("value")) != F.col("value")).alias("redacted"))
+    expected = spark.createDataFrame([(c, e, e) for c, _, e in EMAIL_CASES], "case string, flagged boolean, redacted boolean")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 SUBSTITUTION_CASES = [
