@@ -170,15 +170,17 @@ def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str
         "problem",
         F.coalesce("problem", date_window_problem(F.to_date("event_ts"), F.col("dt"), late_days)),
     ))
-    valid = parsed.where(F.col("problem").isNull())
-    ranked = valid.withColumn("_rank", first_received(valid))
+    typed = type_events(parsed.where(F.col("problem").isNull()), default_site, secret)
+    ranked = typed.withColumn("_rank", first_received(typed))
     if earlier_event_ids is not None:
         seen = earlier_event_ids.select("event_id", F.lit(True).alias("_seen_earlier")).distinct()
         ranked = ranked.join(seen, "event_id", "left").withColumn(
             "_rank", F.when(F.col("_seen_earlier"), F.lit(2)).otherwise(F.col("_rank"))
         ).drop("_seen_earlier")
-    unique = ranked.where(F.col("_rank") == 1).drop("_rank")
-    events = materialize(type_events(unique, default_site, secret))
+    # Kept with the dropped copies: the events and the count of copies then come from one ranking
+    # (the window sorts every event; the file audit had ranked them all a second time).
+    ranked = materialize(ranked)
+    events = ranked.where(F.col("_rank") == 1).drop("_rank")
     with_ua = classify.with_country(classify.with_user_agent_fields(events, ua_dimension_of(events)))
     events = with_ua.withColumns({"bot_reason": F.col("ua_bot_reason"), "is_bot": F.col("ua_bot_reason").isNotNull()})
     rejected = parsed.where(F.col("problem").isNotNull() & (F.col("problem") != "skip"))
