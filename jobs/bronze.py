@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clicklake import lake
@@ -25,10 +25,15 @@ TABLES = ("bronze.weblog_lines", "bronze.tag_events", "bronze.landing_files")
 
 # ---- pure transforms -------------------------------------------------------------------------
 
+# monotonically_increasing_id counts a task's rows in its lower 33 bits (the task's number is above).
+ROW_IN_TASK = (1 << 33) - 1
+
+
 def number_lines(raw: DataFrame) -> DataFrame:
-    """Line numbers per file from the read order (`read_order` increases along each file)."""
-    first = F.min("read_order").over(Window.partitionBy("source_file"))
-    return raw.withColumn("line_number", F.col("read_order") - first + 1).drop("read_order")
+    """Line numbers per file from the read order: each file is read whole by a task of its own
+    (read_lines under whole_files), so a line's number is its row in the task. Numbering from
+    the first read order of each file instead was a window: a shuffle and sort of every line."""
+    return raw.withColumn("line_number", F.col("read_order").bitwiseAND(F.lit(ROW_IN_TASK)) + 1).drop("read_order")
 
 
 def weblog_lines(raw: DataFrame, day: dt.date | None) -> DataFrame:
@@ -65,11 +70,8 @@ def landing_files(weblog_lines: DataFrame, tag_events: DataFrame) -> DataFrame:
 # ---- I/O -------------------------------------------------------------------------------------
 
 def read_lines(spark: SparkSession, files: tuple[str, ...]) -> DataFrame | None:
-    """Text lines of the files with lineage; None when there are no files.
-
-    A file is never split across tasks (gzip cannot be anyway), so the read order within a task
-    is the line order of the file and monotonically_increasing_id numbers lines correctly.
-    """
+    """Text lines of the files with lineage; None when there are no files. Read it under
+    whole_files: number_lines counts on a task per file."""
     if not files:
         return None
     return (
@@ -84,19 +86,27 @@ def read_lines(spark: SparkSession, files: tuple[str, ...]) -> DataFrame | None:
 
 
 class whole_files:
-    """Keep each file in one task while the bronze read runs (plain and bzip2 files would split)."""
+    """Give each file a task of its own while the bronze read runs: never split (plain and
+    bzip2 files would be) and never packed with other files into one task (small files are).
 
-    KEY = "spark.sql.files.maxPartitionBytes"
+    The planner packs files into a task up to maxPartitionBytes, counting openCostInBytes per
+    file; with both this large, one file fills a task. Not larger: the planner adds up the
+    costs of all the files (2^44 each overflows a long only past 500,000 files)."""
+
+    WHOLE = 1 << 44
+    KEYS = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
 
     def __init__(self, spark: SparkSession):
         self.spark = spark
 
     def __enter__(self):
-        self.previous = self.spark.conf.get(self.KEY)
-        self.spark.conf.set(self.KEY, str(1 << 62))
+        self.previous = {key: self.spark.conf.get(key) for key in self.KEYS}
+        for key in self.KEYS:
+            self.spark.conf.set(key, str(self.WHOLE))
 
     def __exit__(self, *exc):
-        self.spark.conf.set(self.KEY, self.previous)
+        for key, value in self.previous.items():
+            self.spark.conf.set(key, value)
 
 
 def read_weblog_files(spark: SparkSession, files: tuple[str, ...], day: dt.date | None = None) -> DataFrame:
