@@ -47,44 +47,46 @@ def _iso_ts(value: Column) -> Column:
 
 
 FIELDS_AS_TEXT = T.MapType(T.StringType(), T.StringType())
+KNOWN_FIELDS = tuple(f.name for f in EVENT_SCHEMA.fields if f.name != "_corrupt")
 
 
-def _properties_with_extra_fields(fields: Column) -> Column:
+def _properties_with_extra_fields(keys: Column) -> Column:
     """The event's properties plus every top-level field this schema version does not know (a
     newer tracker's field is kept, as JSON text when it is not a string, never dropped); a
-    property of the same name wins. `fields`: every top-level field as text."""
-    known = [f.name for f in EVENT_SCHEMA.fields if f.name != "_corrupt"]
-    extras = F.coalesce(F.map_filter(fields, lambda k, _: ~k.isin(*known)), F.create_map().cast("map<string,string>"))
+    property of the same name wins. `keys`: the event's top-level field names. The event is
+    parsed a second time, into a map of every field's text, only when it has such a field."""
     props = F.col("e.properties")
     own = F.coalesce(props, F.create_map().cast("map<string,string>"))
-    merged = F.map_concat(own, F.map_filter(extras, lambda k, _: ~F.array_contains(F.map_keys(own), k)))
-    return F.when(props.isNull() & (F.size(extras) == 0), F.lit(None)).otherwise(merged)
+    every_field = F.from_json("raw_event", FIELDS_AS_TEXT)
+    extras = F.map_filter(every_field, lambda k, _: ~k.isin(*KNOWN_FIELDS) & ~F.array_contains(F.map_keys(own), k))
+    has_extras = F.exists(keys, lambda k: ~k.isin(*KNOWN_FIELDS))
+    return F.when(has_extras, F.map_concat(own, extras)).otherwise(props)
 
 
 def parse_events(lines: DataFrame) -> DataFrame:
     """bronze.tag_events rows -> typed fields plus `problem` (null, 'skip', or a quarantine reason).
 
-    Each line is parsed twice, no more (JSON parsing is most of this step's time): once by the
-    typed schema, whose corrupt-record column flags a field of the wrong type, and once as a map
-    of every field's text, which is null for anything but a JSON object and carries the fields
-    this schema version does not know."""
+    Each line is parsed by the typed schema, whose corrupt-record column flags a field of the
+    wrong type, and its top-level field names are read (null for anything but a JSON object).
+    JSON parsing is most of this step's time: a check of validity and a map of all fields had
+    been two more parses of every line."""
     parsed = lines.select(
         "*",
         F.from_json("raw_event", EVENT_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}).alias("e"),
-        F.from_json("raw_event", FIELDS_AS_TEXT).alias("_fields"),
+        F.json_object_keys("raw_event").alias("_keys"),
     )
-    fields = F.col("_fields")
+    keys = F.col("_keys")
     # A field given twice is malformed: parsers disagree on which copy counts (the typed parse
     # keeps the last), and a map with the key twice cannot be built.
-    repeated_field = F.size(fields) != F.size(F.array_distinct(F.map_keys(fields)))
-    problem = F.when(F.trim("raw_event") == "", F.lit("skip")).when(fields.isNull() | repeated_field, F.lit("malformed_json"))
+    repeated_field = F.size(keys) != F.size(F.array_distinct(keys))
+    problem = F.when(F.trim("raw_event") == "", F.lit("skip")).when(keys.isNull() | repeated_field, F.lit("malformed_json"))
     problem = problem.when(F.col("e._corrupt").isNotNull(), F.lit("bad_field:type"))
     for name in REQUIRED_FIELDS:
         problem = problem.when(classify.none_if_blank(F.col(f"e.{name}")).isNull(), F.lit(f"missing_field:{name}"))
     for name in TIMESTAMP_FIELDS:
         problem = problem.when(F.col(f"e.{name}").isNotNull() & _iso_ts(F.col(f"e.{name}")).isNull(), F.lit(f"bad_field:{name}"))
     problem = problem.when(~F.col("e.event_type").isin(*EVENT_TYPES), F.lit("unknown_event_type"))
-    properties = F.when(fields.isNotNull() & ~repeated_field, _properties_with_extra_fields(fields))
+    properties = F.when(keys.isNotNull() & ~repeated_field, _properties_with_extra_fields(keys))
 
     created, sent, received = (_iso_ts(F.col(f"e.{n}")) for n in TIMESTAMP_FIELDS)
     # Snowplow's derived timestamp: the collector's clock, minus how long the device held the event.
@@ -112,7 +114,7 @@ def parse_events(lines: DataFrame) -> DataFrame:
         F.col("e.tracker").alias("tracker"),
         F.col("e.tracker_version").alias("tracker_version"),
         properties.alias("properties"),
-    ).drop("e", "_fields")
+    ).drop("e", "_keys")
 
 
 def type_events(parsed: DataFrame, default_site: str, secret: str) -> DataFrame:
