@@ -77,8 +77,10 @@ def parse_events(lines: DataFrame) -> DataFrame:
     )
     keys = F.col("_keys")
     # A field given twice is malformed: parsers disagree on which copy counts (the typed parse
-    # keeps the last), and a map with the key twice cannot be built.
-    repeated_field = F.size(keys) != F.size(F.array_distinct(keys))
+    # keeps the last), and a map with the key twice cannot be built. A column of its own: the
+    # problem and the properties both ask, each in a condition Spark does not share.
+    parsed = parsed.withColumn("_repeated_field", F.size(keys) != F.size(F.array_distinct(keys)))
+    repeated_field = F.col("_repeated_field")
     problem = F.when(F.trim("raw_event") == "", F.lit("skip")).when(keys.isNull() | repeated_field, F.lit("malformed_json"))
     problem = problem.when(F.col("e._corrupt").isNotNull(), F.lit("bad_field:type"))
     for name in REQUIRED_FIELDS:
@@ -114,7 +116,7 @@ def parse_events(lines: DataFrame) -> DataFrame:
         F.col("e.tracker").alias("tracker"),
         F.col("e.tracker_version").alias("tracker_version"),
         properties.alias("properties"),
-    ).drop("e", "_keys")
+    ).drop("e", "_keys", "_repeated_field")
 
 
 def type_events(parsed: DataFrame, default_site: str, secret: str) -> DataFrame:

@@ -71,6 +71,7 @@ def test_each_event_is_parsed_once_and_its_field_names_read(spark):
     plan = tag_events.parse_events(df)._jdf.queryExecution().optimizedPlan().toString()
     names_read = plan.count("jsonObjectKeys(")
     assert names_read == 1 and plan.count("from_json(") + plan.count("parse_json(") == 2 and "THEN map_concat(" in plan
+    assert plan.count("array_distinct(") == 1, "the repeated-field check runs once per event"
 
 
 def test_derived_event_time_cases(spark):
