@@ -95,7 +95,9 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
     # Retries of events that earlier delivery dates already kept (in order, the first received wins).
     earlier = (view.range("silver.tag_events", day - dt.timedelta(days=late), day - dt.timedelta(days=1)).select("event_id")
                if late else None)
-    tags = tag_events.tag_silver(events, classify.user_agent_dimension, site, key, late, materialize, earlier_event_ids=earlier)
+    # Counting the dropped copies reads a materialized frame of two columns: cheap.
+    tags = tag_events.tag_silver(events, classify.user_agent_dimension, site, key, late, materialize, earlier_event_ids=earlier,
+                                 count_rows=lambda df: df.count())
     outputs = {
         "silver.weblog_hits": materialize(conform(web["hits"], "silver.weblog_hits")),
         "silver.tag_events": materialize(conform(tags["events"], "silver.tag_events")),

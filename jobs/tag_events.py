@@ -162,29 +162,46 @@ def first_received(events: DataFrame) -> Column:
     return F.row_number().over(order)
 
 
+# Dropped copies up to this many are sent to every task to be taken out of the events (a
+# broadcast join); more, and the events are shuffled to meet them (a replayed day of files).
+BROADCAST_DROPPED_COPIES_UP_TO = 500_000
+
+
+def dropped_copies(typed: DataFrame, earlier_event_ids: DataFrame | None = None) -> DataFrame:
+    """(source_file, line_number) of every copy of an event that is not the one kept: not the
+    first received of its event_id, or an event_id that an earlier delivery date kept.
+
+    Ranked on the four columns that decide, not on whole events: the window shuffles and sorts
+    every row it ranks, and most events have one copy."""
+    keys = typed.select("event_id", "collector_ts", "source_file", "line_number")
+    ranked = keys.withColumn("_rank", first_received(keys))
+    if earlier_event_ids is not None:
+        seen = earlier_event_ids.select("event_id", F.lit(True).alias("_seen_earlier")).distinct()
+        ranked = ranked.join(seen, "event_id", "left").where(F.col("_seen_earlier").isNotNull() | (F.col("_rank") > 1))
+    else:
+        ranked = ranked.where(F.col("_rank") > 1)
+    return ranked.select("source_file", "line_number")
+
+
 def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str, late_days: int, materialize=stay_lazy,
-               earlier_event_ids: DataFrame | None = None) -> dict[str, DataFrame]:
+               earlier_event_ids: DataFrame | None = None, count_rows=None) -> dict[str, DataFrame]:
     """bronze.tag_events -> {"events": unique valid events, "quarantine", "parsed" (with problem),
     "duplicates": one row per dropped copy}. `materialize` as in weblogs.weblog_silver.
 
     earlier_event_ids (event_id): events kept by earlier delivery dates; a retry of one of them
-    delivered now is a duplicate too (the first received copy is the one kept)."""
+    delivered now is a duplicate too (the first received copy is the one kept).
+    count_rows(df) -> int, for a materialized frame: given, the dropped copies are broadcast to
+    the events when there are few (BROADCAST_DROPPED_COPIES_UP_TO); without it the planner chooses."""
     parsed = parse_events(lines)
     parsed = materialize(parsed.withColumn(
         "problem",
         F.coalesce("problem", date_window_problem(F.to_date("event_ts"), F.col("dt"), late_days)),
     ))
     typed = type_events(parsed.where(F.col("problem").isNull()), default_site, secret)
-    ranked = typed.withColumn("_rank", first_received(typed))
-    if earlier_event_ids is not None:
-        seen = earlier_event_ids.select("event_id", F.lit(True).alias("_seen_earlier")).distinct()
-        ranked = ranked.join(seen, "event_id", "left").withColumn(
-            "_rank", F.when(F.col("_seen_earlier"), F.lit(2)).otherwise(F.col("_rank"))
-        ).drop("_seen_earlier")
-    # Kept with the dropped copies: the events and the count of copies then come from one ranking
-    # (the window sorts every event; the file audit had ranked them all a second time).
-    ranked = materialize(ranked)
-    events = ranked.where(F.col("_rank") == 1).drop("_rank")
+    dropped = materialize(dropped_copies(typed, earlier_event_ids))
+    if count_rows is not None and count_rows(dropped) <= BROADCAST_DROPPED_COPIES_UP_TO:
+        dropped = F.broadcast(dropped)
+    events = typed.join(dropped, ["source_file", "line_number"], "left_anti")
     with_ua = classify.with_country(classify.with_user_agent_fields(events, ua_dimension_of(events)))
     events = with_ua.withColumns({"bot_reason": F.col("ua_bot_reason"), "is_bot": F.col("ua_bot_reason").isNotNull()})
     rejected = parsed.where(F.col("problem").isNotNull() & (F.col("problem") != "skip"))
@@ -192,5 +209,5 @@ def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str
         "dt", F.lit("tag_event").alias("source"), "source_file", "line_number",
         F.col("raw_event").alias("raw"), F.col("problem").alias("reason"),
     )
-    duplicates = ranked.where(F.col("_rank") > 1).select("source_file")
+    duplicates = dropped.select("source_file")
     return {"events": events, "quarantine": quarantine, "parsed": parsed, "duplicates": duplicates}

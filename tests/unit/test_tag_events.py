@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
@@ -84,7 +86,32 @@ def test_derived_event_time_cases(spark):
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_duplicates_keep_the_first_received_and_are_counted(spark):
+# (description, count_rows given to tag_silver, the join that takes the dropped copies out)
+DROP_JOIN_CASES = [
+    ("few dropped copies: broadcast to the events", lambda df: 0, "BroadcastHashJoin"),
+    ("too many to broadcast: the events are shuffled to meet them", lambda df: tag_events.BROADCAST_DROPPED_COPIES_UP_TO + 1,
+     "SortMergeJoin"),
+]
+
+
+@contextlib.contextmanager
+def planner_broadcasts_nothing(spark):
+    """Without a hint the planner broadcasts a small side itself: off, so only the hint does."""
+    before = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    try:
+        yield
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", before)
+
+
+def executed_plan(df) -> str:
+    df.collect()  # adaptive execution settles the joins when it runs
+    return df._jdf.queryExecution().executedPlan().toString()
+
+
+@pytest.mark.parametrize("case, count_rows, join", DROP_JOIN_CASES, ids=[c[0] for c in DROP_JOIN_CASES])
+def test_duplicates_keep_the_first_received_and_are_counted(spark, case, count_rows, join):
     lines = [
         ("f1", 1, event(event_id="a", received_at="2026-11-28T10:00:05.000Z")),
         ("f1", 2, event(event_id="a", received_at="2026-11-28T10:00:01.000Z")),  # the original, received first
@@ -93,7 +120,10 @@ def test_duplicates_keep_the_first_received_and_are_counted(spark):
         ("f2", 3, "{broken"),
     ]
     df = spark.createDataFrame(lines, "source_file string, line_number long, raw_event string").withColumn("dt", F.lit("2026-11-28").cast("date"))
-    out = tag_events.tag_silver(df, classify.user_agent_dimension, "www.example.com", "k", late_days=3)
+    with planner_broadcasts_nothing(spark):
+        out = tag_events.tag_silver(df, classify.user_agent_dimension, "www.example.com", "k", late_days=3, count_rows=count_rows)
+        plan = executed_plan(out["events"])
+    assert join in plan and "LeftAnti" in plan, plan
     events = {(r["event_id"], r["source_file"], r["line_number"]) for r in out["events"].collect()}
     assert events == {("a", "f1", 2), ("b", "f2", 2)}
     assert out["duplicates"].count() == 2
@@ -102,14 +132,18 @@ def test_duplicates_keep_the_first_received_and_are_counted(spark):
     assert len(events) + out["duplicates"].count() + out["quarantine"].count() == len(lines)
 
 
-def test_a_retry_of_an_event_an_earlier_date_kept_is_a_duplicate(spark):
+@pytest.mark.parametrize("case, count_rows, join", DROP_JOIN_CASES, ids=[c[0] for c in DROP_JOIN_CASES])
+def test_a_retry_of_an_event_an_earlier_date_kept_is_a_duplicate(spark, case, count_rows, join):
     lines = [
         ("f1", 1, event(event_id="a", received_at="2026-11-28T00:00:09.000Z")),  # its first copy came on 11-27
         ("f1", 2, event(event_id="b", received_at="2026-11-28T00:00:10.000Z")),
     ]
     df = spark.createDataFrame(lines, "source_file string, line_number long, raw_event string").withColumn("dt", F.lit("2026-11-28").cast("date"))
     earlier = spark.createDataFrame([("a",), ("z",)], "event_id string")
-    out = tag_events.tag_silver(df, classify.user_agent_dimension, "www.example.com", "k", late_days=3, earlier_event_ids=earlier)
+    with planner_broadcasts_nothing(spark):
+        out = tag_events.tag_silver(df, classify.user_agent_dimension, "www.example.com", "k", late_days=3,
+                                    earlier_event_ids=earlier, count_rows=count_rows)
+        assert join in executed_plan(out["events"])
     assert [r["event_id"] for r in out["events"].collect()] == ["b"]
     assert [r["source_file"] for r in out["duplicates"].collect()] == ["f1"], "the dropped copy is counted for its file"
 
