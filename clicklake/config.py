@@ -99,6 +99,8 @@ class Settings:
     # gold.funnels' funnels (clicklake.funnels.Funnel), from CLICKLAKE_FUNNELS or the packaged file
     funnels: tuple = field(default_factory=lambda: _funnels(None))
     top_paths: int = 100  # how many full session paths per site and date gold.top_paths keeps
+    # A staged batch of one date with this many rows or more is published as its files (lake.publish)
+    publish_files_from_rows: int = 2_000_000
     s3: S3Settings = field(default_factory=S3Settings)
     gates: GatePolicy = field(default_factory=GatePolicy)
 
@@ -131,6 +133,7 @@ class Settings:
             custom_log_time_format=os.environ.get("CLICKLAKE_LOG_TIME_FORMAT") or "dd/MMM/yyyy:HH:mm:ss Z",
             funnels=_funnels(os.environ.get("CLICKLAKE_FUNNELS") or None),
             top_paths=_env_int("CLICKLAKE_TOP_PATHS", 100),
+            publish_files_from_rows=_env_int("CLICKLAKE_PUBLISH_FILES_FROM_ROWS", 2_000_000),
             s3=S3Settings.from_env(),
             gates=GatePolicy.from_env(),
         )
@@ -146,6 +149,8 @@ class Settings:
             raise ConfigError("CLICKLAKE_LATE_DAYS must be zero or more")
         if self.ping_heartbeat_s <= 0 or self.min_visit_s < 0:
             raise ConfigError("CLICKLAKE_PING_HEARTBEAT_S must be positive and CLICKLAKE_MIN_VISIT_S zero or more")
+        if self.publish_files_from_rows < 0:
+            raise ConfigError("CLICKLAKE_PUBLISH_FILES_FROM_ROWS must be zero or more")
         if self.top_paths < 1:
             raise ConfigError("CLICKLAKE_TOP_PATHS must be 1 or more")
         if self.log_formats or self.custom_log_pattern:

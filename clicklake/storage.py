@@ -130,6 +130,33 @@ def open_location(uri: str, s3: S3Settings | None = None):
     return S3Location(uri, s3) if is_s3(uri) else LocalLocation(uri.removeprefix("file:"))
 
 
+def copy_files(source: str, target: str, relative_paths: list[str], s3: S3Settings | None = None) -> None:
+    """Copy files from one folder to another (both local, or both on one S3 server), keeping their
+    relative paths: a local copy is a hard link where it can be, an S3 copy stays on the server."""
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import unquote
+
+    if is_s3(source) != is_s3(target):
+        raise ValueError(f"cannot copy between {source} and {target}: both must be local or both on S3")
+    paths = [unquote(p) for p in relative_paths]  # as a Delta log names them: URL-encoded
+    if is_s3(source):
+        src, dst = S3Location(source, s3), S3Location(target, s3)
+
+        def copy(relative: str) -> None:
+            dst.client.copy({"Bucket": src.bucket, "Key": src._key(relative)}, dst.bucket, dst._key(relative))
+    else:
+        src_root, dst_root = Path(source.removeprefix("file:")), Path(target.removeprefix("file:"))
+
+        def copy(relative: str) -> None:
+            (dst_root / relative).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                (dst_root / relative).hardlink_to(src_root / relative)
+            except OSError:
+                shutil.copy2(src_root / relative, dst_root / relative)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(copy, paths))
+
+
 def delete_tree(uri: str, s3: S3Settings | None = None) -> None:
     """Delete a folder (local or s3://) and everything under it."""
     open_location(uri, s3).delete()
