@@ -104,14 +104,17 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
     (publish_staged_files) when they can be taken as they are.
     """
 
-    if (staged_version is not None and files_from_rows is not None and rows is not None and rows >= files_from_rows
-            and start == end):
-        version = publish_staged_files(name, lake, start, staged_version, s3)
-        if version is not None:
-            return version
     spec = table(name)
     target = spark_uri(spec.path(lake))
     batch = conform(batch, name)
+    if (staged_version is not None and files_from_rows is not None and rows is not None and rows >= files_from_rows
+            and start == end):
+        if not is_delta_table(spark, spec.path(lake)):
+            with jobs_named(spark, f"publish {name}: create the table"):
+                _create(spark, batch.limit(0), spec, target)  # its schema, properties and comment; no rows
+        version = publish_staged_files(name, lake, start, staged_version, s3)
+        if version is not None:
+            return version
     if rows is not None and rows < ONE_FILE_PER_DATE_ROWS:
         batch = batch.repartition(spec.partition_by)  # few, larger files: cheaper to write and to read
     writer = batch.write.format("delta").partitionBy(spec.partition_by)
@@ -120,9 +123,13 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
             (writer.mode("overwrite").option("replaceWhere", date_range_predicate(spec.partition_by, start, end))
              .option("mergeSchema", "true").save(target))
         else:
-            writer.mode("error").options(**_statistics(spec)).save(target)
-            _describe(spark, spec, target)
+            _create(spark, batch, spec, target)
         return version_just_committed(spark, target)
+
+
+def _create(spark: SparkSession, rows: DataFrame, spec: Table, target: str) -> None:
+    rows.write.format("delta").partitionBy(spec.partition_by).mode("error").options(**_statistics(spec)).save(target)
+    _describe(spark, spec, target)
 
 
 def _delta_rs_options(location: str, s3: S3Settings | None) -> dict[str, str] | None:
@@ -143,7 +150,7 @@ def publish_staged_files(name: str, lake: str, day: dt.date, staged_version: int
     """Publish a staged version of one date by its files: copy them into the table's folder and
     commit them there in place of the date's files, one Delta commit (delta-rs: Spark's Delta has
     no public API to commit files it did not just write). Returns the new version, or None when
-    the files cannot be taken as they are (a new table, columns that differ from the table's, a
+    the files cannot be taken as they are (no table yet, columns that differ from the table's, a
     staged commit that is not a whole batch): then publish writes the rows as before.
 
     A day of 10M records spent ~110 of its 134 s of publishing reading and writing again the
@@ -158,7 +165,7 @@ def publish_staged_files(name: str, lake: str, day: dt.date, staged_version: int
         return None
     published = DeltaTable(target, storage_options=options)
     staged_table = DeltaTable(staged, storage_options=options, version=staged_version)
-    if (_columns(staged_table.schema().to_json()) != _columns(published.schema().to_json())
+    if (sorted(_columns(staged_table.schema().to_json())) != sorted(_columns(published.schema().to_json()))
             or staged_table.metadata().partition_columns != published.metadata().partition_columns):
         return None
     commit = [json.loads(line) for line in storage.open_location(staged, s3).get(f"_delta_log/{staged_version:020d}.json").splitlines() if line.strip()]
