@@ -4,7 +4,8 @@ Write-audit-publish: a layer's write step stores the run's rows of each table as
 table under `<lake>/_staging/run_date=D/<layer>/<table>`; the audit step validates the staged
 tables (the gate) and records its verdict in quality.validation_results; the publish step replaces
 the same date range of each published table with the staged rows in one Delta commit
-(`replaceWhere`), but only for a staged version whose gate passed, then drops the staging.
+(`replaceWhere`; a large batch of one date by committing its staged files, publish_staged_files),
+but only for a staged version whose gate passed, then drops the staging.
 Readers never see a half-written or unvalidated day, and a batch that failed its gate stays in
 staging for inspection.
 """
