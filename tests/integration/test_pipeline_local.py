@@ -5,7 +5,6 @@ midnight and late events, for runs in order and out of order, reruns and bad inp
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime as dt
 import gzip
 import shutil
@@ -256,31 +255,3 @@ def test_unreadable_gzip_is_a_clear_error_naming_the_file(spark, landing, tmp_pa
     assert victim.name in err and "rerun this date" in err
     assert lake.read_published(spark, "bronze.weblog_lines", str(tmp_path / "lake")) is None, "nothing was published"
 
-
-def test_large_staged_batches_are_published_as_their_files(spark, in_order, first_night, landing, tmp_path):
-    """Every table staged, as the DAG's tasks stage them, and every batch counted as large: the
-    tables of one date are published by committing the staged files (delta-rs), the others by
-    writing their rows (Spark); the rows of the date equal those the in-order lake published from
-    the same lake state, and they outlive the staging that publish deletes."""
-    from conftest import lake_after_first_night
-    from deltalake import DeltaTable
-
-    day = RUN_DATES[1]
-    settings = dataclasses.replace(lake_after_first_night(first_night, tmp_path / "lake", landing), publish_files_from_rows=0)
-    pipeline.run(spark, settings, day, steps=("write", "audit"))
-    pipeline.run(spark, settings, day, steps=("publish",))
-
-    one_date = {name for layer in pipeline.LAYERS for name, (start, end) in pipeline.layer_job(layer).write_ranges(day, settings).items()
-                if start == end}
-    assert {"bronze.tag_events", "silver.tag_events", "silver.weblog_hits"} <= one_date
-    assert not list((tmp_path / "lake" / "_staging" / f"run_date={day}").glob("*/*/_delta_log")), "publish drops the staging"
-    for name in sorted(one_date):
-        spec = all_tables()[name]
-        last = DeltaTable(spec.path(settings.lake)).history(1)[0]
-        assert "delta-rs" in last.get("clientVersion", last.get("engineInfo", "")), (name, last)
-        ours, theirs = (lake.read_published(spark, name, s.lake).where(F.col(spec.partition_by) == lake.lit_date(day))
-                        for s in (settings, in_order))
-        assert sorted(ours.collect(), key=repr) == sorted(theirs.select(*ours.columns).collect(), key=repr), name
-        assert ours.count() > 0 or name == "silver.quarantine", name
-    events = DeltaTable(all_tables()["silver.tag_events"].path(settings.lake)).get_add_actions(flatten=True)
-    assert "min.event_ts" in events.schema.names, "the files keep the published table's column statistics"
