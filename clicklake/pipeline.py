@@ -334,7 +334,7 @@ def publish(spark, settings: Settings, layers, day: dt.date) -> dict[str, int]:
             plan.append((name, staged, ranges[name]))
     # Checked all before publishing any: a refused table never leaves its layer half published.
     versions = in_parallel({name: (lake.publish, spark, s.batch, name, settings.lake, *r, s.rows, s.version,
-                                   settings.publish_files_from_rows, settings.s3) for name, s, r in plan})
+                                   settings.publish_files_from_rows, settings.s3, day) for name, s, r in plan})
     for name, _, _ in plan:
         lake.drop_staged(spark, name, settings.lake, day)
     print(f"published {day} in {time.monotonic() - started:.0f}s: " + ", ".join(f"{k}@v{v}" for k, v in versions.items()), flush=True)

@@ -148,11 +148,13 @@ def copy_files(source: str, target: str, relative_paths: list[str], s3: S3Settin
         src_root, dst_root = Path(source.removeprefix("file:")), Path(target.removeprefix("file:"))
 
         def copy(relative: str) -> None:
-            (dst_root / relative).parent.mkdir(parents=True, exist_ok=True)
+            target = dst_root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)  # a copy an interrupted run made: made again
             try:
-                (dst_root / relative).hardlink_to(src_root / relative)
+                target.hardlink_to(src_root / relative)
             except OSError:
-                shutil.copy2(src_root / relative, dst_root / relative)
+                shutil.copy2(src_root / relative, target)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(copy, paths))
 

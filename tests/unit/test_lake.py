@@ -113,3 +113,30 @@ def test_published_and_staged_tables_keep_statistics_of_their_number_and_time_co
     lake.stage(_hits(spark, D2, "GB").localCheckpoint(), "silver.hits", root, D2, rows=1)
     [staged] = _file_statistics(lake.staging_path("silver.hits", root, D2))
     assert staged["numRecords"] == 1 and set(staged["minValues"]) == set(staged["maxValues"]) == {"ts"}
+
+
+def test_a_retried_publish_of_staged_files_holds_the_batch_once(spark, tmp_path):
+    """A publish by files retried after an attempt that stopped once it had copied the files, and
+    again after one that committed them: the copies are made again, then the batch is found
+    published (no second commit), and the date holds the batch's rows once."""
+    from deltalake import DeltaTable
+
+    from clicklake import storage
+
+    root = str(tmp_path / "lake")
+    target = table("silver.hits").path(root)
+    lake.publish(spark, _hits(spark, D1, "FR"), "silver.hits", root, D1, D1, rows=1)
+    batch = _hits(spark, D1, "GB").localCheckpoint()
+    version = lake.stage(batch, "silver.hits", root, D1, rows=1)
+    staged = lake.staging_path("silver.hits", root, D1)
+    commit = [json.loads(line) for line in (Path(staged) / "_delta_log" / f"{version:020d}.json").read_text().splitlines()]
+    storage.copy_files(staged, target, [a["add"]["path"] for a in commit if "add" in a])  # the attempt that stopped
+
+    def publish_by_files():
+        return lake.publish(spark, batch, "silver.hits", root, D1, D1, rows=1, staged_version=version, files_from_rows=0, run_date=D1)
+
+    first = publish_by_files()
+    assert publish_by_files() == first == lake.delta_version(spark, "silver.hits", root)
+    assert "delta-rs" in (DeltaTable(target).history(1)[0].get("clientVersion") or "")
+    rows = spark.read.format("delta").load(target).select("event_date", "country").collect()
+    assert [(r["event_date"], r["country"]) for r in rows] == [(D1, "GB")]
