@@ -78,6 +78,12 @@ class S3Settings:
         )
 
 
+# A table's batch of this many rows or more is large: it is written as Spark's split, one file per
+# task, not one file per date (lake.ONE_FILE_PER_DATE_ROWS), and staged it is published as its
+# files (Settings.publish_files_from_rows, its default).
+LARGE_BATCH_ROWS = 2_000_000
+
+
 @dataclass(frozen=True)
 class Settings:
     raw: str
@@ -100,7 +106,7 @@ class Settings:
     funnels: tuple = field(default_factory=lambda: _funnels(None))
     top_paths: int = 100  # how many full session paths per site and date gold.top_paths keeps
     # A staged batch of one date with this many rows or more is published as its files (lake.publish)
-    publish_files_from_rows: int = 2_000_000
+    publish_files_from_rows: int = LARGE_BATCH_ROWS
     s3: S3Settings = field(default_factory=S3Settings)
     gates: GatePolicy = field(default_factory=GatePolicy)
 
@@ -133,7 +139,7 @@ class Settings:
             custom_log_time_format=os.environ.get("CLICKLAKE_LOG_TIME_FORMAT") or "dd/MMM/yyyy:HH:mm:ss Z",
             funnels=_funnels(os.environ.get("CLICKLAKE_FUNNELS") or None),
             top_paths=_env_int("CLICKLAKE_TOP_PATHS", 100),
-            publish_files_from_rows=_env_int("CLICKLAKE_PUBLISH_FILES_FROM_ROWS", 2_000_000),
+            publish_files_from_rows=_env_int("CLICKLAKE_PUBLISH_FILES_FROM_ROWS", LARGE_BATCH_ROWS),
             s3=S3Settings.from_env(),
             gates=GatePolicy.from_env(),
         )

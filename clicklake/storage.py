@@ -117,7 +117,9 @@ class S3Location:
 
     def delete(self, relative: str = "") -> None:
         """Delete every object under the folder `relative` (and none of a sibling sharing its name's start)."""
-        keys = [self._key(key) for key in self.sizes(relative.rstrip("/") + "/" if relative else "")]
+        self.delete_keys([self._key(key) for key in self.sizes(relative.rstrip("/") + "/" if relative else "")])
+
+    def delete_keys(self, keys: list[str]) -> None:
         for first in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
             done = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[first:first + 1000]], "Quiet": True})
             if done.get("Errors"):  # a quiet delete reports only the keys it could not delete
@@ -157,6 +159,19 @@ def copy_files(source: str, target: str, relative_paths: list[str], s3: S3Settin
                 shutil.copy2(src_root / relative, target)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(copy, paths))
+
+
+def delete_files(root: str, relative_paths: list[str], s3: S3Settings | None = None) -> None:
+    """Delete these files under `root` (paths as a Delta log names them: URL-encoded); missing ones are no error."""
+    from urllib.parse import unquote
+
+    paths = [unquote(p) for p in relative_paths]
+    if not is_s3(root):
+        for relative in paths:
+            (Path(root.removeprefix("file:")) / relative).unlink(missing_ok=True)
+        return
+    location = S3Location(root, s3)
+    location.delete_keys([location._key(p) for p in paths])
 
 
 def delete_tree(uri: str, s3: S3Settings | None = None) -> None:

@@ -19,11 +19,14 @@ pytestmark = pytest.mark.e2e
 TASKS = ("wait_for_landing_files", "bronze_gate", "silver_gate", "gold_gate", "publish")
 
 
-def test_the_embedded_server_is_real_s3_and_keeps_data_across_restarts(s3_env):
+def test_the_embedded_server_is_real_s3_keeps_data_across_restarts_and_deletes_files_by_name(s3_env):
     location = storage.open_location("s3://clicklake/probe", s3_settings(s3_env))
     location.put("a/b.txt", b"kept")
     infra("s3-local", "restart", s3_env)
     assert location.get("a/b.txt") == b"kept"
+    assert location.list("a") == ["a/b.txt"]
+    location.put("a/c=1 2.txt", b"gone")  # a file a Delta log would name URL-encoded
+    storage.delete_files("s3://clicklake/probe", ["a/c%3D1%202.txt", "a/never-written.txt"], s3_settings(s3_env))
     assert location.list("a") == ["a/b.txt"]
 
 

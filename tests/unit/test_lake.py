@@ -140,3 +140,42 @@ def test_a_retried_publish_of_staged_files_holds_the_batch_once(spark, tmp_path)
     assert "delta-rs" in (DeltaTable(target).history(1)[0].get("clientVersion") or "")
     rows = spark.read.format("delta").load(target).select("event_date", "country").collect()
     assert [(r["event_date"], r["country"]) for r in rows] == [(D1, "GB")]
+
+
+FAILED_COMMIT_CASES = [
+    pytest.param(False, id="the commit failed: the copies are deleted, the date keeps its rows"),
+    pytest.param(True, id="the commit landed, then its answer failed: the copies are the date's files and stay"),
+]
+
+
+@pytest.mark.parametrize("landed", FAILED_COMMIT_CASES)
+def test_a_failed_commit_of_staged_files_leaves_no_copy_behind_unless_it_landed(spark, tmp_path, monkeypatch, landed):
+    """The commit of a publish by files is made to fail (the one fake here: delta-rs' commit call):
+    the error reaches the caller, and the table's folder holds exactly the files its log names,
+    so no copy waits for a full VACUUM; a retry then publishes the batch."""
+    from deltalake import DeltaTable
+
+    root = str(tmp_path / "lake")
+    target = table("silver.hits").path(root)
+    lake.publish(spark, _hits(spark, D1, "FR"), "silver.hits", root, D1, D1, rows=1)
+    batch = _hits(spark, D1, "GB").localCheckpoint()
+    version = lake.stage(batch, "silver.hits", root, D1, rows=1)
+    real_commit = DeltaTable.create_write_transaction
+
+    def failing_commit(self, *args, **kwargs):
+        if landed:
+            real_commit(self, *args, **kwargs)
+        raise OSError("connection reset while committing")
+
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", failing_commit)
+    with pytest.raises(OSError, match="connection reset"):
+        lake.publish(spark, batch, "silver.hits", root, D1, D1, rows=1, staged_version=version, files_from_rows=0, run_date=D1)
+    in_folder = {p.relative_to(target).as_posix() for p in Path(target).rglob("*.parquet") if not p.name.startswith(".")}
+    logged = {Path(uri).relative_to(target).as_posix() for uri in DeltaTable(target).file_uris()}
+    removed = {Path(uri).relative_to(target).as_posix() for uri in DeltaTable(target, version=0).file_uris()} - logged
+    assert in_folder == logged | removed, "only files a commit named are in the table's folder"
+    assert {r["country"] for r in spark.read.format("delta").load(target).collect()} == ({"GB"} if landed else {"FR"})
+
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", real_commit)
+    lake.publish(spark, batch, "silver.hits", root, D1, D1, rows=1, staged_version=version, files_from_rows=0, run_date=D1)
+    assert [r["country"] for r in spark.read.format("delta").load(target).collect()] == ["GB"]
