@@ -1,6 +1,6 @@
 """What the end-to-end tests share: one real S3 server over HTTP for the session, on its own port
 and data folder (apart from a demo server a developer may have running), and Airflow
-standalone's backfill of the nightly DAG over D, D+1, D+2 and a bad day into
+standalone's backfill of the nightly DAG over D, D+1 and a bad day into
 s3://clicklake/lake, which several tests read."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Backfill:
 
 @pytest.fixture(scope="session")
 def backfill(s3_env, tmp_path_factory) -> Backfill:
-    """The generator's days D, D+1, D+2 and a bad day after them in s3://clicklake/raw, run by
+    """The generator's days D, D+1 and a bad day after them in s3://clicklake/raw, run by
     Airflow standalone as one backfill created through the REST API (what the UI's "Run
     Backfill" posts), its tasks attached to a Spark Connect server (infra/spark-connect), into
     s3://clicklake/lake. Both are stopped once the backfill has ended."""
