@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from clicklake.config import S3Settings, repo_root
+from clicklake.tables import UNIQUE_VALUED_COLUMNS
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 # Delta's artifact carries the Spark version; hadoop-aws must equal the hadoop client inside pyspark.
@@ -102,6 +103,9 @@ def session_conf() -> dict[str, str]:
         # Delta rebuilds table state with this many tasks; the default of 50 is for clusters.
         "spark.databricks.delta.snapshotPartitions": os.environ.get("CLICKLAKE_DELTA_SNAPSHOT_PARTITIONS", "2"),
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
+        # Parquet writer settings by column, copied from the SQL settings into each write's Hadoop
+        # configuration (so a Spark Connect client can set them too).
+        **{f"parquet.enable.dictionary#{column}": "false" for column in UNIQUE_VALUED_COLUMNS},
     }
 
 

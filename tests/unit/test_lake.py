@@ -115,6 +115,30 @@ def test_published_and_staged_tables_keep_statistics_of_their_number_and_time_co
     assert staged["numRecords"] == 1 and set(staged["minValues"]) == set(staged["maxValues"]) == {"ts"}
 
 
+def test_columns_of_unique_values_are_written_without_a_dictionary_and_the_others_with_one(spark, tmp_path):
+    """The session's Parquet settings reach the files a stage writes: ids and times plain, the
+    repeated values (site, path, device type) dictionary-encoded. Every column the setting names
+    is a column of some table (a renamed column would silently lose it)."""
+    import pyarrow.parquet as pq
+
+    from clicklake.tables import UNIQUE_VALUED_COLUMNS, all_tables
+
+    named = {c for spec in all_tables().values() for c in spec.column_names}
+    assert set(UNIQUE_VALUED_COLUMNS) <= named, set(UNIQUE_VALUED_COLUMNS) - named
+    root = str(tmp_path / "lake")
+    # 500 hits of one visitor on one page: a dictionary pays off for a value that repeats.
+    many = (_hits(spark, D1, "GB").crossJoin(spark.range(500).withColumnRenamed("id", "n"))
+            .withColumn("hit_id", F.concat(F.lit("h-"), F.col("n").cast("string")))
+            .withColumn("ts", F.col("ts") + F.make_dt_interval(secs=F.col("n"))).drop("n"))
+    lake.stage(conform(many, "silver.hits").coalesce(1).localCheckpoint(), "silver.hits", root, D1, rows=500)
+    [path] = Path(lake.staging_path("silver.hits", root, D1)).rglob("*.parquet")
+    row_group = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {row_group.column(i).path_in_schema: row_group.column(i).encodings for i in range(row_group.num_columns)}
+    dictionary = {column for column, used in encodings.items() if any("DICTIONARY" in e for e in used)}
+    assert {"hit_id", "ts", "visitor_id"}.isdisjoint(dictionary), encodings
+    assert {"site", "path", "device_type"} <= dictionary, encodings
+
+
 def test_a_retried_publish_of_staged_files_holds_the_batch_once(spark, tmp_path):
     """A publish by files retried after an attempt that stopped once it had copied the files, and
     again after one that committed them: the copies are made again, then the batch is found
