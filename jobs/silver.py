@@ -107,8 +107,8 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
     weblog_hits = read_around(view, "silver.weblog_hits", settings, day, outputs["silver.weblog_hits"])
     tag_rows = read_around(view, "silver.tag_events", settings, day, outputs["silver.tag_events"])
     # Only page views and their heartbeats matter here, and the matching reads each several times.
-    log_views = materialize(weblog_hits.where(F.col("is_page_view")))
-    tag_views = materialize(tag_rows.where(F.col("event_type").isin("page_view", "page_ping")))
+    log_views = materialize(weblog_hits.where(F.col("is_page_view")).select(*hits.WEBLOG_HIT_COLUMNS))
+    tag_views = materialize(tag_rows.where(F.col("event_type").isin("page_view", "page_ping")).select(*hits.TAG_EVENT_COLUMNS))
     start, end = hits_range(day, settings)
     page_views = hits.build_hits(log_views, tag_views, settings.tag_match_window_s,
                                  settings.ping_heartbeat_s, settings.min_visit_s, settings.session_timeout_min, materialize)

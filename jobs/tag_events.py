@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from clicklake.jobs import classify, stay_lazy
-from clicklake.jobs.weblogs import date_window_problem
+from clicklake.jobs.weblogs import date_window_problem, raw_where_quarantined
 
 EVENT_TYPES = ("page_view", "page_ping", "link_click", "download", "custom")
 REQUIRED_FIELDS = ("event_id", "event_type", "received_at", "anonymous_id")
@@ -185,18 +185,18 @@ def dropped_copies(typed: DataFrame, earlier_event_ids: DataFrame | None = None)
 
 def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str, late_days: int, materialize=stay_lazy,
                earlier_event_ids: DataFrame | None = None, count_rows=None) -> dict[str, DataFrame]:
-    """bronze.tag_events -> {"events": unique valid events, "quarantine", "parsed" (with problem),
-    "duplicates": one row per dropped copy}. `materialize` as in weblogs.weblog_silver.
+    """bronze.tag_events -> {"events": unique valid events, "quarantine", "parsed" (with problem;
+    raw_event only on quarantined rows), "duplicates": one row per dropped copy}. `materialize` as in weblogs.weblog_silver.
 
     earlier_event_ids (event_id): events kept by earlier delivery dates; a retry of one of them
     delivered now is a duplicate too (the first received copy is the one kept).
     count_rows(df) -> int, for a materialized frame: given, the dropped copies are broadcast to
     the events when there are few (BROADCAST_DROPPED_COPIES_UP_TO); without it the planner chooses."""
-    parsed = parse_events(lines)
-    parsed = materialize(parsed.withColumn(
+    parsed = parse_events(lines).withColumn(
         "problem",
         F.coalesce("problem", date_window_problem(F.to_date("event_ts"), F.col("dt"), late_days)),
-    ))
+    )
+    parsed = materialize(parsed.withColumn("raw_event", raw_where_quarantined("raw_event")))
     typed = type_events(parsed.where(F.col("problem").isNull()), default_site, secret)
     dropped = materialize(dropped_copies(typed, earlier_event_ids))
     if count_rows is not None and count_rows(dropped) <= BROADCAST_DROPPED_COPIES_UP_TO:

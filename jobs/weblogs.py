@@ -93,6 +93,15 @@ def parse_lines(lines: DataFrame, formats: DataFrame | None = None, custom: logf
     return parsed.withColumn("problem", problem).drop("family_problem")
 
 
+def raw_where_quarantined(raw_column: str) -> Column:
+    """The raw line only where the quarantine keeps it (a problem other than 'skip'), else null.
+    The parsed frame is materialized, then read whole by several passes: in the 10M-record day the
+    raw lines were 42% of the parsed access-log lines' bytes (537 MB -> 313 MB) and 39% of the
+    parsed tag events' (3.5 GB -> 2.1 GB; 2026-12-01)."""
+    problem = F.col("problem")
+    return F.when(problem.isNotNull() & (problem != "skip"), F.col(raw_column))
+
+
 def date_window_problem(event_date: Column, delivered: Column, late_days: int) -> Column:
     """Quarantine reason for a record whose date lies outside what the delivery date may hold."""
     return (
@@ -193,18 +202,19 @@ def quarantine_rows(rejected: DataFrame, source: str, raw_column: str) -> DataFr
 def weblog_silver(lines: DataFrame, ua_dimension_of, site: str, secret: str, late_days: int, materialize=stay_lazy,
                   formats: DataFrame | None = None, custom: logformats.CustomFormat | None = None,
                   families=None) -> dict[str, DataFrame]:
-    """bronze.weblog_lines -> {"hits": silver.weblog_hits rows, "quarantine": ..., "parsed": all rows with problem}.
+    """bronze.weblog_lines -> {"hits": silver.weblog_hits rows, "quarantine": ..., "parsed": all rows with problem
+    (their line only on quarantined rows)}.
 
     `ua_dimension_of(df_with_user_agent)` builds the user-agent dimension (classify.user_agent_dimension).
     `materialize(df)` is called on the intermediate frames that several outputs read: computing
     them once keeps Spark from re-parsing, and from inlining the parse into every consumer.
     `formats`, `custom`, `families`: see parse_lines.
     """
-    parsed = parse_lines(lines, formats, custom, families)
-    parsed = materialize(parsed.withColumn(
+    parsed = parse_lines(lines, formats, custom, families).withColumn(
         "problem",
         F.coalesce("problem", date_window_problem(F.to_date("ts"), F.col("dt"), late_days)),
-    ))
+    )
+    parsed = materialize(parsed.withColumn("line", raw_where_quarantined("line")))
     hits = materialize(classify_hits(parsed.where(F.col("problem").isNull()), site, secret))
     hits = finish_hits(hits, ua_dimension_of(hits))
     rejected = parsed.where(F.col("problem").isNotNull() & (F.col("problem") != "skip"))

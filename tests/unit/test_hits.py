@@ -44,7 +44,9 @@ TAG_SCHEMA = (f"site string, event_id string, event_type string, is_bot boolean,
 
 
 def build(spark, logs, tags):
-    out = hits.build_hits(spark.createDataFrame(logs, LOG_SCHEMA), spark.createDataFrame(tags, TAG_SCHEMA), window_s=10)
+    # Only the columns silver.build keeps of the two inputs: build_hits must need no other.
+    out = hits.build_hits(spark.createDataFrame(logs, LOG_SCHEMA).select(*hits.WEBLOG_HIT_COLUMNS),
+                          spark.createDataFrame(tags, TAG_SCHEMA).select(*hits.TAG_EVENT_COLUMNS), window_s=10)
     return {r["hit_id"]: r for r in out.collect()}
 
 

@@ -176,8 +176,13 @@ def test_late_and_future_events_are_quarantined_with_a_reason(spark):
     df = spark.createDataFrame(lines, "source_file string, raw_event string").select(
         "source_file", "raw_event", F.lit(1).cast("long").alias("line_number"), F.lit("2026-11-28").cast("date").alias("dt"))
     out = tag_events.tag_silver(df, classify.user_agent_dimension, "www.example.com", "k", late_days=3)
-    reasons = {r["source_file"]: r["reason"] for r in out["quarantine"].collect()}
-    assert reasons == {"four days late": "too_late", "two days in the future": "future_timestamp"}
+    quarantined = {r["source_file"]: (r["reason"], r["raw"]) for r in out["quarantine"].collect()}
+    sent = dict(lines)
+    assert quarantined == {"four days late": ("too_late", sent["four days late"]),
+                           "two days in the future": ("future_timestamp", sent["two days in the future"])}
+    # The parsed frame, materialized and read by several passes, carries the raw event only there.
+    kept_raw = {r["source_file"] for r in out["parsed"].where(F.col("raw_event").isNotNull()).collect()}
+    assert kept_raw == set(quarantined)
 
 
 def test_event_schema_matches_the_json_schema_file():

@@ -317,3 +317,26 @@ def test_user_agent_dimension_parses_each_distinct_agent_once(spark):
     assert set(dim) == {UA, "Mozilla/5.0 (compatible; Googlebot/2.1)"}
     assert (dim[UA]["browser"], dim[UA]["os"], dim[UA]["device_type"], dim[UA]["ua_bot_reason"]) == ("Chrome", "Windows", "desktop", None)
     assert dim["Mozilla/5.0 (compatible; Googlebot/2.1)"]["ua_bot_reason"] == "ua:search_crawler:googlebot"
+
+
+RAW_KEPT_CASES = [
+    ("a usable line", f'81.2.69.160 - - [28/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 10 "-" "{UA}"', None),
+    ("a comment", "#Fields: date time c-ip", "skip"),
+    ("a status outside 100-599", f'81.2.69.160 - - [28/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" 999 10 "-" "{UA}"', "bad_status"),
+    ("a bad date", f'81.2.69.160 - - [31/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 10 "-" "{UA}"', "bad_timestamp"),
+]
+
+
+def test_the_parsed_rows_keep_their_line_only_where_the_quarantine_needs_it(spark):
+    """The quarantine keeps the raw line of each rejected line; the parsed frame (materialized and
+    read by several passes) carries a line only there, and each line is counted once either way."""
+    lines = spark.createDataFrame([(c, line) for c, line, _ in RAW_KEPT_CASES], "source_file string, line string").select(
+        "source_file", "line", F.lit(1).cast("long").alias("line_number"), F.lit("2026-11-28").cast("date").alias("dt"),
+        F.lit("web-01").alias("host"))
+    out = weblogs.weblog_silver(lines, classify.user_agent_dimension, "www.example.com", "k", 3,
+                                formats=logformats.fixed_format(lines, "combined"))
+    parsed = {r["source_file"]: (r["problem"], r["line"]) for r in out["parsed"].collect()}
+    assert parsed == {c: (problem, line if problem not in (None, "skip") else None) for c, line, problem in RAW_KEPT_CASES}
+    quarantined = {r["source_file"]: (r["reason"], r["raw"]) for r in out["quarantine"].collect()}
+    assert quarantined == {c: (problem, line) for c, line, problem in RAW_KEPT_CASES if problem not in (None, "skip")}
+    assert [r["source_file"] for r in out["hits"].collect()] == ["a usable line"]
