@@ -103,10 +103,15 @@ def session_conf() -> dict[str, str]:
         # Delta rebuilds table state with this many tasks; the default of 50 is for clusters.
         "spark.databricks.delta.snapshotPartitions": os.environ.get("CLICKLAKE_DELTA_SNAPSHOT_PARTITIONS", "2"),
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
-        # Parquet writer settings by column, copied from the SQL settings into each write's Hadoop
-        # configuration (so a Spark Connect client can set them too).
-        **{f"parquet.enable.dictionary#{column}": "false" for column in UNIQUE_VALUED_COLUMNS},
     }
+
+
+def parquet_write_conf() -> dict[str, str]:
+    """Parquet writer settings by column (tables.UNIQUE_VALUED_COLUMNS). Set on a session once it
+    exists: Spark copies SQL settings into each write's Hadoop configuration (a Spark Connect
+    client can set them too), whereas at launch spark-submit drops, with a warning each, any
+    setting not named spark.*."""
+    return {f"parquet.enable.dictionary#{column}": "false" for column in UNIQUE_VALUED_COLUMNS}
 
 
 def is_remote(spark) -> bool:
@@ -128,7 +133,7 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
     remote = None if own_driver else os.environ.get("CLICKLAKE_SPARK_REMOTE")
     if remote:
         spark = SparkSession.builder.remote(remote).getOrCreate()
-        for key, value in {**session_conf(), **(extra_conf or {})}.items():
+        for key, value in {**session_conf(), **parquet_write_conf(), **(extra_conf or {})}.items():
             spark.conf.set(key, value)
         return spark
 
@@ -186,6 +191,8 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
         builder = builder.config("spark.hadoop." + key, value)
 
     spark = builder.getOrCreate()
+    for key, value in parquet_write_conf().items():
+        spark.conf.set(key, value)
     spark.sparkContext.setLogLevel(os.environ.get("CLICKLAKE_SPARK_LOG_LEVEL", "ERROR"))
     logging.getLogger("py4j").setLevel(logging.WARNING)
     if jar_mode == "auto" and not cached:
