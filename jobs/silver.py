@@ -45,7 +45,7 @@ def file_audit(weblog_parsed: DataFrame, tag_parsed: DataFrame, tag_duplicates: 
         return parsed.groupBy("dt", "source_file").agg(
             F.count(F.lit(1)).alias("lines"),
             F.count_if(problem.isNull()).alias("valid"),
-            F.count_if(problem.isNotNull() & (problem != "skip")).alias("quarantined"),
+            F.count_if(weblogs.is_quarantined(problem)).alias("quarantined"),
             F.count_if(F.coalesce(problem == "skip", F.lit(False))).alias("skipped"),
             F.count_if(problem.isNull() & (F.to_date(time_column) < F.col("dt"))).alias("late"),
         ).withColumn("source", F.lit(source))
