@@ -170,8 +170,13 @@ def publish_staged_files(name: str, lake: str, run_date: dt.date, day: dt.date, 
     target, staged = spec.path(lake), staging_path(name, lake, run_date)
     options = _delta_rs_options(target, s3)
 
+    the_date = [(spec.partition_by, "=", day.isoformat())]
+
     def rewrite(why: str) -> None:
         print(f"publish: {name} of {day} is written again, not published as its staged files: {why}", flush=True)
+
+    def file_names_of_the_date(delta: DeltaTable) -> set[str]:
+        return {uri.rsplit("/", 1)[-1] for uri in delta.file_uris(file_pruning_predicate=the_date)}
 
     try:
         published = DeltaTable(target, storage_options=options)
@@ -191,7 +196,7 @@ def publish_staged_files(name: str, lake: str, run_date: dt.date, day: dt.date, 
         return rewrite(f"staged rows outside {day}")
     # File names carry a unique id: the date's files named as the batch's are the batch's.
     names = {unquote(f["path"]).rsplit("/", 1)[-1] for f in files}
-    current = {uri.rsplit("/", 1)[-1] for uri in published.file_uris(file_pruning_predicate=[(spec.partition_by, "=", day.isoformat())])}
+    current = file_names_of_the_date(published)
     if names and names == current:
         return published.version()  # a retry: the commit had landed
     if names & current:
@@ -202,14 +207,12 @@ def publish_staged_files(name: str, lake: str, run_date: dt.date, day: dt.date, 
             [AddAction(path=f["path"], size=f["size"], partition_values=f["partitionValues"], modification_time=f["modificationTime"],
                        data_change=True, stats=f.get("stats")) for f in files],
             mode="overwrite", schema=published.schema(), partition_by=[spec.partition_by],
-            partition_filters=[(spec.partition_by, "=", day.isoformat())],
+            partition_filters=the_date,
         )
     except Exception:
         # Copies no commit names would stay until a full VACUUM, which runs only when asked for.
         # They go unless the commit landed after all (an error on its answer): then they are the date's.
-        landed = {uri.rsplit("/", 1)[-1] for uri in DeltaTable(target, storage_options=options)
-                  .file_uris(file_pruning_predicate=[(spec.partition_by, "=", day.isoformat())])}
-        if not names & landed:
+        if not names & file_names_of_the_date(DeltaTable(target, storage_options=options)):
             storage.delete_files(target, [f["path"] for f in files], s3)
         raise
     published.update_incremental()
