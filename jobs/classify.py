@@ -29,28 +29,31 @@ ASSET_PATHS = ("/robots.txt", "/favicon.ico", "/apple-touch-icon.png", "/site.we
 NON_PAGE_PREFIXES = ("/api/", "/wp-json/", "/graphql", "/.well-known/", "/xmlrpc.php", "/wp-admin/admin-ajax.php")
 
 
-def path_extension(path: Column) -> Column:
-    """Lower-cased extension of the path's last segment, or ''. Found by splitting, not by a
-    pattern anchored at the end: Java's regex tries an end anchor from every position of the path."""
-    last_segment = F.substring_index(F.lower(path), "/", -1)
-    ext = F.substring_index(last_segment, ".", -1)
-    return F.when(last_segment.contains(".") & ext.rlike(r"^[a-z0-9]{1,8}$"), ext).otherwise(F.lit(""))
+# Extension -> resource type, one map lookup per path (as a CASE branch per kind, Spark worked
+# the extension out again for each branch a path reached: resource_type of 2M access-log lines
+# cost 1.0 s, now 0.6 s; 2026-12-01).
+EXTENSION_TYPES = {"": "page", **dict.fromkeys(PAGE_EXTENSIONS, "page"), **dict.fromkeys(ASSET_EXTENSIONS, "asset"),
+                   **dict.fromkeys(DOWNLOAD_EXTENSIONS, "download")}
+EXTENSION_PATTERN = r"^[a-z0-9]{1,8}$"
 
 
 def resource_type(path: Column) -> Column:
-    ext = path_extension(path)
     lowered = F.lower(path)
     non_page = F.lit(False)
     for prefix in NON_PAGE_PREFIXES:
         non_page = non_page | lowered.startswith(prefix)
+    # Found by splitting, not by a pattern anchored at the end: Java's regex tries an end anchor
+    # from every position of the path.
+    last_segment = F.substring_index(lowered, "/", -1)
+    after_dot = F.when(last_segment.contains("."), F.substring_index(last_segment, ".", -1)).otherwise(F.lit(""))
+    by_extension = F.create_map(*[F.lit(x) for pair in EXTENSION_TYPES.items() for x in pair])
+    # Text after a dot that is no extension ("/v1.2-beta") makes a page, as no dot does.
+    unknown = F.when(after_dot.rlike(EXTENSION_PATTERN), F.lit("other")).otherwise(F.lit("page"))
     return (
         F.when(path.isNull(), F.lit("other"))
         .when(lowered.isin(*ASSET_PATHS), F.lit("asset"))
         .when(non_page, F.lit("other"))
-        .when((ext == "") | ext.isin(*PAGE_EXTENSIONS), F.lit("page"))
-        .when(ext.isin(*ASSET_EXTENSIONS), F.lit("asset"))
-        .when(ext.isin(*DOWNLOAD_EXTENSIONS), F.lit("download"))
-        .otherwise(F.lit("other"))
+        .otherwise(F.coalesce(F.element_at(by_extension, after_dot), unknown))
     )
 
 
@@ -264,11 +267,15 @@ def country_dimension(rows: DataFrame) -> DataFrame:
     return distinct.withColumn("country", _country_udf("client_ip"))
 
 
-def with_country(rows: DataFrame) -> DataFrame:
+def with_country(rows: DataFrame, addresses: DataFrame | None = None) -> DataFrame:
     """rows with client_ip -> the same rows with country (looked up once per distinct address).
+
+    `addresses` (client_ip), when given, is what the dimension is built from instead of rows: any
+    superset of rows' addresses gives the same answer, and a cheaper frame to compute than rows
+    saves a pass (tag_events.tag_silver says why).
 
     The dimension is broadcast, as the user-agent one is: it holds one row per anonymized network
     (/24, /48), 36,257 on a day of 1M records, ~40 bytes each. Left to the planner, whose size
     estimate of a pandas_udf's output is the input's, it was a sort-merge join that shuffled and
     sorted every wide row: 126 s of task time on a day of 10M records, spilling 1.2 GB."""
-    return rows.join(F.broadcast(country_dimension(rows)), on="client_ip", how="left")
+    return rows.join(F.broadcast(country_dimension(rows if addresses is None else addresses)), on="client_ip", how="left")

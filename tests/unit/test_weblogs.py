@@ -103,6 +103,7 @@ RESOURCE_CASES = [
     ("pdf download", "/downloads/catalog.pdf", "download"),
     ("office document download", "/files/prices.xlsx", "download"),
     ("archive download", "/files/source.tar.gz", "download"),
+    ("an extension with digits", "/releases/app.7z", "download"),
     ("api endpoint has no extension but is no page", "/api/v1/products", "other"),
     ("xml sitemap", "/sitemap.xml", "other"),
     ("a name ending in a dot has no extension", "/notes/draft.", "page"),
