@@ -148,6 +148,30 @@ def test_a_retry_of_an_event_an_earlier_date_kept_is_a_duplicate(spark, case, co
     assert [r["source_file"] for r in out["duplicates"].collect()] == ["f1"], "the dropped copy is counted for its file"
 
 
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+# (description, line) -> (browser, device_type, bot_reason, country) of the event kept
+ENRICHMENT_CASES = [
+    ("a desktop browser in a British block", event(event_id="a"), ("Chrome", "desktop", None, "GB")),
+    ("a crawler from a US block", event(event_id="b", user_agent=GOOGLEBOT, ip="8.8.8.8"),
+     ("Googlebot", "bot", "ua:search_crawler:googlebot", "US")),
+    ("no user agent, a private address", event(event_id="c", user_agent=..., ip="10.1.2.3"), (None, "bot", "empty_user_agent", None)),
+    ("an IPv6 address", event(event_id="d", ip="2001:4860:4860::8888"), ("Chrome", "desktop", None, "US")),
+    ("the first received copy's address and agent, not a retry's",
+     event(event_id="e", ip="1.0.16.1", received_at="2026-11-28T10:00:00.400Z"), ("Chrome", "desktop", None, "JP")),
+]
+RETRY_OF_E = event(event_id="e", ip="8.8.8.8", user_agent=GOOGLEBOT, received_at="2026-11-28T10:05:00.000Z")
+
+
+def test_events_get_user_agent_fields_and_country(spark):
+    """The dimensions are built from the parsed events, dropped copies and all: each event still
+    gets its own copy's values."""
+    lines = [(c, 1, raw) for c, raw, _ in ENRICHMENT_CASES] + [("a retry of e", 1, RETRY_OF_E), ("not json", 1, "{")]
+    df = spark.createDataFrame(lines, "source_file string, line_number long, raw_event string").withColumn("dt", F.lit("2026-11-28").cast("date"))
+    out = tag_events.tag_silver(df, classify.user_agent_dimension, "www.example.com", "k", late_days=3)
+    got = {r["source_file"]: (r["browser"], r["device_type"], r["bot_reason"], r["country"]) for r in out["events"].collect()}
+    assert got == {c: fields for c, _, fields in ENRICHMENT_CASES}
+
+
 # (description, event line, expected properties)
 PROPERTY_CASES = [
     ("no properties, no extra field", event(), None),
