@@ -271,21 +271,52 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
 
     Up to KEEP_STAGED_ROWS rows, the batch must be computed already (checkpointed): this process
     goes on reading it as the staged batch, so it must not change between the write and the gate."""
-
-    spec = table(name)
-    target = spark_uri(staging_path(name, lake, run_date))
-    # The schema is the batch's own: the gate must see a batch that lost a column, not a conformed one.
     # The row count rides in the commit, so the gate (often another process) need not recount.
+    target, version = _write_staged(batch, name, lake, run_date, {"rows": rows})
     spark = batch.sparkSession
-    with jobs_named(spark, f"stage {name} {run_date}"):
-        # The published table's column statistics: publish may commit these very files to it.
-        (batch.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-         .options(**_statistics(spec))
-         .option("userMetadata", json.dumps({"rows": rows})).partitionBy(spec.partition_by).save(target))
-        version = version_just_committed(spark, target)
-        kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)
+    kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)
     _staged[target] = Staged(kept, version, rows)
     return version
+
+
+def stage_computing(batch: DataFrame, name: str, lake: str, run_date: dt.date) -> "Staged":
+    """Store a batch that is still a plan as the staged table of the run, computing it in the
+    write; returns the staged table read back at that version, with the rows the write counted.
+
+    For an output that its job reads again: held as a checkpoint first, its rows were serialized
+    to the driver's disk and read back whole for this same write and again by each later reader,
+    where the staged files give a reader only the columns it asks for."""
+    target, version = _write_staged(batch, name, lake, run_date, None)
+    spark = batch.sparkSession
+    commit = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").where(F.col("version") == version).first()
+    staged = Staged(spark.read.format("delta").option("versionAsOf", version).load(target), version, rows_committed(commit))
+    _staged[target] = staged
+    return staged
+
+
+def _write_staged(batch: DataFrame, name: str, lake: str, run_date: dt.date, metadata: dict | None) -> tuple[str, int]:
+    """Overwrite the run's staged table with the batch; returns its location and new version."""
+    spec = table(name)
+    target = spark_uri(staging_path(name, lake, run_date))
+    spark = batch.sparkSession
+    # The schema is the batch's own: the gate must see a batch that lost a column, not a conformed one.
+    # The published table's column statistics: publish may commit these very files to it.
+    writer = (batch.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+              .options(**_statistics(spec)).partitionBy(spec.partition_by))
+    if metadata is not None:
+        writer = writer.option("userMetadata", json.dumps(metadata))
+    with jobs_named(spark, f"stage {name} {run_date}"):
+        writer.save(target)
+        return target, version_just_committed(spark, target)
+
+
+def rows_committed(commit) -> int | None:
+    """Rows of a staged table's commit (a DESCRIBE HISTORY row): the count stage() wrote in its
+    metadata, else the rows Delta counted in the write; None when neither is there."""
+    if commit["userMetadata"]:
+        return json.loads(commit["userMetadata"])["rows"]
+    written = (commit["operationMetrics"] or {}).get("numOutputRows")
+    return int(written) if written is not None else None
 
 
 def keep_staged(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) -> None:
@@ -323,7 +354,9 @@ def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) ->
         return None
     last = last_commit(spark, spark_uri(path))
     batch = spark.read.format("delta").option("versionAsOf", last["version"]).load(spark_uri(path))
-    rows = json.loads(last["userMetadata"])["rows"] if last["userMetadata"] else batch.count()
+    rows = rows_committed(last)
+    if rows is None:
+        rows = batch.count()
     _staged[spark_uri(path)] = Staged(batch, last["version"], rows)
     return _staged[spark_uri(path)]
 

@@ -107,8 +107,11 @@ class Batches:
     rows a local checkpoint kept there with it, so they are written to `checkpoint_dir` (the run's
     staging area in the lake), which release deletes."""
 
-    def __init__(self, spark, checkpoint_dir: str, label: str):
+    def __init__(self, spark, checkpoint_dir: str, label: str, stage_output=None):
         self.spark = spark
+        # (frame, table name) -> lake.Staged: stores a layer output as the run's staged table.
+        self.stage_output = stage_output
+        self.staged: dict[str, lake.Staged] = {}
         self.label = label  # names the jobs that materialize a frame (Spark UI, event log)
         self.local = spark.conf.get("spark.master").startswith("local")
         self.checkpoint_dir = None if self.local else checkpoint_dir
@@ -123,8 +126,16 @@ class Batches:
         # day of 10M records: ~60 s of task time in silver alone).
         self.rows: dict[int, int | None] = {}
 
-    def materialize(self, df: DataFrame, what: str | None = None) -> DataFrame:
-        """`what` names the frame in the job's description; by default the caller's line."""
+    def materialize(self, df: DataFrame, what: str | None = None, output: str | None = None) -> DataFrame:
+        """`what` names the frame in the job's description; by default the caller's line.
+
+        `output`: the frame is that output table of the layer, conformed, and the job reads it
+        again itself: it is stored as the run's staged table now (computed in that write) and read
+        back from there, not checkpointed and then written (lake.stage_computing says why)."""
+        if output is not None:
+            staged = self.stage_output(df, output)
+            self.staged[output] = staged
+            return staged.batch
         with jobs_named(self.spark, f"{self.label}: {what or caller_line()}"):
             # Computed once, now: every later consumer reads the kept rows.
             df = local_checkpoint(df) if self.local else df.checkpoint(eager=True)
@@ -227,16 +238,20 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
     keep_in_memory (a run of every step in one process, on a local master): batches of up to
     lake.KEEP_STAGED_ROWS rows are held in this process instead of written (version None); run()
     stores them as staged tables only if a gate fails. Their Delta writes to staging were ~17 of a
-    run's ~37 writes, ~10% of a small day's run time."""
+    run's ~37 writes, ~10% of a small day's run time. An output the job stores itself as it is
+    computed (Batches.materialize's `output`) is staged whatever its size."""
     started = time.monotonic()
     job = layer_job(layer)
     view = staged_view(spark, settings, day, LAYERS[: LAYERS.index(layer)])
-    batches = Batches(spark, lake.checkpoint_path(settings.lake, day, layer), label=f"{layer} write {day}")
+    batches = Batches(spark, lake.checkpoint_path(settings.lake, day, layer), label=f"{layer} write {day}",
+                      stage_output=lambda df, name: lake.stage_computing(df, name, settings.lake, day))
     try:
         with jobs_named(spark, batches.label):
             built = job.build(spark, settings, day, batches.materialize, view)
-        ready, counts = {}, {}
+        ready, counts = {}, {name: staged.rows for name, staged in batches.staged.items()}
         for name in job.TABLES:
+            if name in batches.staged:
+                continue
             # A job may already have materialized an output it reads itself (conformed, then kept).
             df = built[name]
             if not (batches.holds(df) and df.columns == table(name).column_names):
@@ -252,15 +267,16 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
         kept = {name for name in ready if keep_in_memory and batches.local and counts[name] <= lake.KEEP_STAGED_ROWS}
         for name in kept:
             lake.keep_staged(ready[name], name, settings.lake, day, counts[name])
-        versions = {name: None for name in kept}
+        versions = {name: staged.version for name, staged in batches.staged.items()}
+        versions.update({name: None for name in kept})
         versions.update(in_parallel({name: (lake.stage, df, name, settings.lake, day, counts[name])
                                      for name, df in ready.items() if name not in kept}))
     finally:
         batches.release()
-    where = ("staged it" if not kept else "kept it in memory until publish" if len(kept) == len(ready)
-             else f"staged {len(ready) - len(kept)} of its tables, kept the others in memory until publish")
+    where = ("staged it" if not kept else "kept it in memory until publish" if len(kept) == len(counts)
+             else f"staged {len(counts) - len(kept)} of its tables, kept the others in memory until publish")
     print(f"{layer}: computed {day} in {time.monotonic() - started:.0f}s and {where}: "
-          + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+          + ", ".join(f"{name}={counts[name]}" for name in job.TABLES), flush=True)
     return versions
 
 

@@ -4,9 +4,10 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 
-def stay_lazy(df, what: str | None = None):
+def stay_lazy(df, what: str | None = None, output: str | None = None):
     """The default `materialize` hook of the transforms: nothing, the frame stays a plan. The I/O
-    layer (clicklake.pipeline.Batches) passes one that computes the rows once and holds them."""
+    layer (clicklake.pipeline.Batches) passes one that computes the rows once and holds them
+    (an `output` table, by storing it as the run's staged table)."""
     return df
 
 

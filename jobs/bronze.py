@@ -132,8 +132,9 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
         for name, (paths, transform) in outputs.items():
             raw = read_lines(spark, paths)
             df = transform(raw, day) if raw is not None else lake.empty_like(spark, name)
-            # Read here, while files are kept whole; later steps use the cached lines.
-            frames[name] = materialize(conform(df, name), what=name)
+            # Read here, while files are kept whole: stored as the run's staged table, which the
+            # landing-file counts and later layers read.
+            frames[name] = materialize(conform(df, name), output=name)
     frames["bronze.landing_files"] = landing_files(frames["bronze.weblog_lines"], frames["bronze.tag_events"])
     return frames
 

@@ -99,8 +99,8 @@ def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, vi
     tags = tag_events.tag_silver(events, classify.user_agent_dimension, site, key, late, materialize, earlier_event_ids=earlier,
                                  count_rows=lambda df: df.count())
     outputs = {
-        "silver.weblog_hits": materialize(conform(web["hits"], "silver.weblog_hits")),
-        "silver.tag_events": materialize(conform(tags["events"], "silver.tag_events")),
+        "silver.weblog_hits": materialize(conform(web["hits"], "silver.weblog_hits"), output="silver.weblog_hits"),
+        "silver.tag_events": materialize(conform(tags["events"], "silver.tag_events"), output="silver.tag_events"),
         "silver.quarantine": web["quarantine"].unionByName(tags["quarantine"]),
         "silver.file_audit": file_audit(web["parsed"], tags["parsed"], tags["duplicates"]),
     }

@@ -203,3 +203,26 @@ def test_a_failed_commit_of_staged_files_leaves_no_copy_behind_unless_it_landed(
     monkeypatch.setattr(DeltaTable, "create_write_transaction", real_commit)
     lake.publish(spark, batch, "silver.hits", root, D1, D1, rows=1, staged_version=version, files_from_rows=0, run_date=D1)
     assert [r["country"] for r in spark.read.format("delta").load(target).collect()] == ["GB"]
+
+
+def test_a_batch_staged_while_computed_counts_its_rows_in_the_commit(spark, tmp_path):
+    """stage_computing writes a plan (nothing computed before): the staged table holds its rows,
+    the write's own count is the batch's row count, here and for another process reading the
+    staged table (no count of ours rides in the commit), and the batch is read back from it."""
+    root = str(tmp_path / "lake")
+    days = [D1] * 3 + [D2] * 2
+    plan = spark.range(len(days)).select(
+        F.concat(F.lit("h-"), F.col("id").cast("string")).alias("hit_id"),
+        F.element_at(F.array(*[F.lit(d) for d in days]), (F.col("id") + 1).cast("int")).alias("event_date"))
+    batch = conform(plan.join(_hits(spark, D1, "GB").drop("hit_id", "event_date"), how="cross"), "silver.hits")
+
+    staged = lake.stage_computing(batch, "silver.hits", root, D1)
+    assert staged.rows == 5
+    plan = staged.batch._jdf.queryExecution().executedPlan().toString()
+    assert "FileScan parquet" in plan and "Range" not in plan, f"read back from the staged table, not computed again: {plan}"
+    assert sorted(r["hit_id"] for r in staged.batch.collect()) == [f"h-{i}" for i in range(5)]
+    lake.forget_staged()  # as another process (the gate's Airflow task) finds it
+    found = lake.read_staged(spark, "silver.hits", root, D1)
+    assert (found.version, found.rows) == (staged.version, 5)
+    commit = spark.sql(f"DESCRIBE HISTORY delta.`{lake.staging_path('silver.hits', root, D1)}`").first()
+    assert commit["userMetadata"] is None, "the count read is Delta's own"
