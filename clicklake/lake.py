@@ -256,11 +256,12 @@ def staging_path(name: str, lake: str, run_date: dt.date) -> str:
     return f"{lake}/_staging/run_date={run_date.isoformat()}/{spec.layer}/{spec.short_name}"
 
 
-# Staged tables this process wrote or read, by location. A small batch this process staged is kept
-# as the frame it wrote (the caller passes rows cut from their lineage, see pipeline.write): the
-# gate, the next layer and publish then read those rows without reading the staged table back.
-# Larger batches are read back from the staged table: that survives the loss of an executor, which
-# rows held by one executor do not. Another process (each Airflow task is one) reads the staged table.
+# Staged tables this process wrote or read, by location. A small batch this process staged with
+# stage() is kept as the frame it wrote (the caller passes rows cut from their lineage, see
+# pipeline.write): the gate, the next layer and publish then read those rows without reading the
+# staged table back. Larger batches, and every batch stage_computing() wrote, are read back from
+# the staged table: that survives the loss of an executor, which rows held by one executor do not.
+# Another process (each Airflow task is one) reads the staged table.
 _staged: dict[str, "Staged"] = {}
 
 KEEP_STAGED_ROWS = 1_000_000
@@ -289,7 +290,9 @@ def stage_computing(batch: DataFrame, name: str, lake: str, run_date: dt.date) -
     target, version = _write_staged(batch, name, lake, run_date, None)
     spark = batch.sparkSession
     commit = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").where(F.col("version") == version).first()
-    staged = Staged(spark.read.format("delta").option("versionAsOf", version).load(target), version, rows_committed(commit))
+    batch = spark.read.format("delta").option("versionAsOf", version).load(target)
+    rows = rows_committed(commit)
+    staged = Staged(batch, version, batch.count() if rows is None else rows)  # no count when Delta's metrics are off
     _staged[target] = staged
     return staged
 

@@ -186,6 +186,16 @@ def passed_versions(spark, settings: Settings, day: dt.date) -> dict[str, int | 
             if r["layer"] not in failed_layers and r["table_name"] in layer_tables(r["layer"])}
 
 
+def forget_verdicts(spark, settings: Settings, layer: str, day: dt.date) -> None:
+    """Delete the layer's recorded verdicts for the run date, before its write replaces the staged
+    tables they judged. Staged versions start again at 0 once publish has dropped a staging, so an
+    old verdict could otherwise name a new batch no gate has seen: the next layer would read it,
+    and publish take it, as passed."""
+    passed_versions(spark, settings, day)  # reads the date's verdicts once per process
+    if any(r["layer"] == layer for r in _verdicts[(settings.lake, day)]):
+        record(spark, settings, layer, day, [])
+
+
 def gate_passed(passed: dict, name: str, staged: lake.Staged) -> bool:
     return name in passed and passed[name] == staged.version
 
@@ -243,6 +253,7 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
     started = time.monotonic()
     job = layer_job(layer)
     view = staged_view(spark, settings, day, LAYERS[: LAYERS.index(layer)])
+    forget_verdicts(spark, settings, layer, day)
     batches = Batches(spark, lake.checkpoint_path(settings.lake, day, layer), label=f"{layer} write {day}",
                       stage_output=lambda df, name: lake.stage_computing(df, name, settings.lake, day))
     try:
@@ -252,7 +263,8 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
         for name in job.TABLES:
             if name in batches.staged:
                 continue
-            # A job may already have materialized an output it reads itself (conformed, then kept).
+            # A job may already have materialized an output (conformed, then kept); outputs it read
+            # again itself it staged already (Batches.materialize's `output`).
             df = built[name]
             if not (batches.holds(df) and df.columns == table(name).column_names):
                 df = batches.materialize(conform(df, name), what=name)

@@ -196,3 +196,25 @@ def test_a_rerun_after_the_rejected_batches_publishes_identical_tables(spark, in
     verdicts = lake.read_published(spark, pipeline.RESULTS, in_order.lake).where(F.col("run_date") == lake.lit_date(D))
     assert verdicts.where("severity = 'fail' AND NOT success").count() == 0
     assert {r["layer"] for r in verdicts.select("layer").distinct().collect()} == {"bronze", "silver", "gold"}
+
+
+def test_a_new_write_is_not_taken_for_the_batch_an_earlier_gate_passed(spark, in_order):
+    """Publish drops the staging, so the next write of the date stages versions 0 again, the
+    versions the last gate's verdicts name: that write must clear them, or the next layer would
+    read its unchecked batch, and publish take it, as passed (a write rerun from the command line
+    or the UI, then publish without the audit in between)."""
+    lake.forget_staged()
+    pipeline.run(spark, in_order, D, layers=("bronze",), steps=("write", "audit"))
+    pipeline.run(spark, in_order, D, layers=("bronze",), steps=("publish",))
+    bronze = pipeline.layer_tables("bronze")
+    assert {pipeline.passed_versions(spark, in_order, D)[n] for n in bronze} == {0}
+
+    pipeline.write(spark, in_order, "bronze", D)
+    lake.forget_staged()  # as another process (the next task) finds the staging
+    assert {lake.read_staged(spark, n, in_order.lake, D).version for n in bronze} == {0}
+    assert not set(bronze) & set(pipeline.passed_versions(spark, in_order, D))
+    before = versions(spark, in_order)
+    with pytest.raises(NotValidated, match="staged version 0 has no passed gate"):
+        pipeline.run(spark, in_order, D, layers=("bronze",), steps=("publish",))
+    assert versions(spark, in_order) == before
+    pipeline.run(spark, in_order, D, layers=("bronze",), steps=("audit", "publish"))  # as the DAG's tasks go on
