@@ -32,7 +32,8 @@ def test_the_embedded_server_is_real_s3_keeps_data_across_restarts_and_deletes_f
 
 def test_a_backfill_created_through_the_rest_api_runs_each_day_under_the_scheduler(backfill):
     """One run per day, one after another, every task of a good day succeeded in its own process;
-    and when Airflow stopped, every process it had started ended."""
+    and when Airflow stopped (Ctrl-C, then a second SIGTERM to a component still running, as an
+    operator would: airflow_local.Standalone.stop), every process it had started ended."""
     assert backfill.backfill["from_date"][:10] == str(BACKFILL_DAYS[0]) and backfill.backfill["to_date"][:10] == str(BAD_DAY)
     states = [(day, run["state"]) for day, run in sorted(backfill.runs.items())]
     assert states == [(day, "success") for day in BACKFILL_DAYS] + [(BAD_DAY, "failed")], backfill.standalone_log[-5000:]
