@@ -130,9 +130,10 @@ class Batches:
         """`what` names the frame in the job's description; by default the caller's line.
 
         `output`: the frame is that output table of the layer, conformed, and the job reads it
-        again itself: it is stored as the run's staged table now (computed in that write) and read
-        back from there, not checkpointed and then written (lake.stage_computing says why)."""
-        if output is not None:
+        again itself: with `stage_output` (a big day, see STAGE_WHILE_COMPUTING_FROM_BYTES) it is
+        stored as the run's staged table now (computed in that write) and read back from there, not
+        checkpointed and then written (lake.stage_computing says why)."""
+        if output is not None and self.stage_output is not None:
             staged = self.stage_output(df, output)
             self.staged[output] = staged
             return staged.batch
@@ -242,20 +243,30 @@ def in_parallel(calls: dict[str, tuple]) -> dict:
         futures = {name: pool.submit(call[0], *call[1:]) for name, call in calls.items()}
         return {name: future.result() for name, future in futures.items()}
 
-def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: bool = False) -> dict[str, int | None]:
+# From this size of a day's landing files on, the outputs a layer reads again itself are staged as
+# they are computed (Batches.materialize's `output`). Below it they are materialized as any other
+# frame, and a run of every step keeps them in memory instead of writing them: staged always, they
+# made small days slower (150 visitors, warm: 39-42 s -> 52-54 s a day), where the 10M-record day
+# gained (723 s -> 682 s; 893 MiB of landing files; 1M records are ~90 MiB).
+STAGE_WHILE_COMPUTING_FROM_BYTES = 128 * 2**20
+
+
+def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: bool = False,
+          stage_while_computing: bool = False) -> dict[str, int | None]:
     """Compute the layer's tables for the date and stage them; returns staged versions.
 
     keep_in_memory (a run of every step in one process, on a local master): batches of up to
     lake.KEEP_STAGED_ROWS rows are held in this process instead of written (version None); run()
     stores them as staged tables only if a gate fails. Their Delta writes to staging were ~17 of a
-    run's ~37 writes, ~10% of a small day's run time. An output the job stores itself as it is
-    computed (Batches.materialize's `output`) is staged whatever its size."""
+    run's ~37 writes, ~10% of a small day's run time. stage_while_computing: outputs the job reads
+    again itself are staged as they are computed (Batches.materialize's `output`), whatever their size."""
     started = time.monotonic()
     job = layer_job(layer)
     view = staged_view(spark, settings, day, LAYERS[: LAYERS.index(layer)])
     forget_verdicts(spark, settings, layer, day)
     batches = Batches(spark, lake.checkpoint_path(settings.lake, day, layer), label=f"{layer} write {day}",
-                      stage_output=lambda df, name: lake.stage_computing(df, name, settings.lake, day))
+                      stage_output=(lambda df, name: lake.stage_computing(df, name, settings.lake, day))
+                      if stage_while_computing else None)
     try:
         with jobs_named(spark, batches.label):
             built = job.build(spark, settings, day, batches.materialize, view)
@@ -387,7 +398,7 @@ def run(spark, settings: Settings, day: dt.date, layers=LAYERS, steps=STEPS) -> 
     try:
         for layer in layers:
             if "write" in steps:
-                write(spark, settings, layer, day, keep_in_memory)
+                write(spark, settings, layer, day, keep_in_memory, size >= STAGE_WHILE_COMPUTING_FROM_BYTES)
                 written.append(layer)
             if "audit" in steps:
                 audit(spark, settings, layer, day)
