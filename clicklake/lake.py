@@ -275,7 +275,7 @@ def stage(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) 
     # The row count rides in the commit, so the gate (often another process) need not recount.
     target, version = _write_staged(batch, name, lake, run_date, {"rows": rows})
     spark = batch.sparkSession
-    kept = batch if rows <= KEEP_STAGED_ROWS else spark.read.format("delta").option("versionAsOf", version).load(target)
+    kept = batch if rows <= KEEP_STAGED_ROWS else _read_version(spark, target, version)
     _staged[target] = Staged(kept, version, rows)
     return version
 
@@ -290,9 +290,8 @@ def stage_computing(batch: DataFrame, name: str, lake: str, run_date: dt.date) -
     target, version = _write_staged(batch, name, lake, run_date, None)
     spark = batch.sparkSession
     commit = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").where(F.col("version") == version).first()
-    batch = spark.read.format("delta").option("versionAsOf", version).load(target)
-    rows = rows_committed(commit)
-    staged = Staged(batch, version, batch.count() if rows is None else rows)  # no count when Delta's metrics are off
+    batch = _read_version(spark, target, version)
+    staged = Staged(batch, version, rows_committed(commit, batch))
     _staged[target] = staged
     return staged
 
@@ -313,13 +312,18 @@ def _write_staged(batch: DataFrame, name: str, lake: str, run_date: dt.date, met
         return target, version_just_committed(spark, target)
 
 
-def rows_committed(commit) -> int | None:
-    """Rows of a staged table's commit (a DESCRIBE HISTORY row): the count stage() wrote in its
-    metadata, else the rows Delta counted in the write; None when neither is there."""
+def _read_version(spark: SparkSession, target: str, version: int) -> DataFrame:
+    return spark.read.format("delta").option("versionAsOf", version).load(target)
+
+
+def rows_committed(commit, batch: DataFrame) -> int:
+    """Rows of a staged table's commit (a DESCRIBE HISTORY row) holding `batch`: the count stage()
+    wrote in its metadata, else the rows Delta counted in the write, else (Delta's metrics off)
+    the batch counted."""
     if commit["userMetadata"]:
         return json.loads(commit["userMetadata"])["rows"]
     written = (commit["operationMetrics"] or {}).get("numOutputRows")
-    return int(written) if written is not None else None
+    return int(written) if written is not None else batch.count()
 
 
 def keep_staged(batch: DataFrame, name: str, lake: str, run_date: dt.date, rows: int) -> None:
@@ -356,11 +360,8 @@ def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) ->
     if not is_delta_table(spark, path):
         return None
     last = last_commit(spark, spark_uri(path))
-    batch = spark.read.format("delta").option("versionAsOf", last["version"]).load(spark_uri(path))
-    rows = rows_committed(last)
-    if rows is None:
-        rows = batch.count()
-    _staged[spark_uri(path)] = Staged(batch, last["version"], rows)
+    batch = _read_version(spark, spark_uri(path), last["version"])
+    _staged[spark_uri(path)] = Staged(batch, last["version"], rows_committed(last, batch))
     return _staged[spark_uri(path)]
 
 
