@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from clicklake.jobs import classify, stay_lazy
-from clicklake.jobs.weblogs import date_window_problem, is_quarantined, raw_where_quarantined
+from clicklake.jobs.weblogs import date_window_problem, is_quarantined, quarantine_rows, raw_where_quarantined
 
 EVENT_TYPES = ("page_view", "page_ping", "link_click", "download", "custom")
 REQUIRED_FIELDS = ("event_id", "event_type", "received_at", "anonymous_id")
@@ -214,10 +214,6 @@ def tag_silver(lines: DataFrame, ua_dimension_of, default_site: str, secret: str
     with_ua = classify.with_country(classify.with_user_agent_fields(events, ua_dimension_of(valid)),
                                     addresses=valid.select(client_ip().alias("client_ip")))
     events = with_ua.withColumns({"bot_reason": F.col("ua_bot_reason"), "is_bot": F.col("ua_bot_reason").isNotNull()})
-    rejected = parsed.where(is_quarantined())
-    quarantine = rejected.select(
-        "dt", F.lit("tag_event").alias("source"), "source_file", "line_number",
-        F.col("raw_event").alias("raw"), F.col("problem").alias("reason"),
-    )
+    quarantine = quarantine_rows(parsed.where(is_quarantined()), "tag_event", "raw_event")
     duplicates = dropped.select("source_file")
     return {"events": events, "quarantine": quarantine, "parsed": parsed, "duplicates": duplicates}
