@@ -203,6 +203,9 @@ def test_a_new_write_is_not_taken_for_the_batch_an_earlier_gate_passed(spark, in
     versions the last gate's verdicts name: that write must clear them, or the next layer would
     read its unchecked batch, and publish take it, as passed (a write rerun from the command line
     or the UI, then publish without the audit in between)."""
+    # Whatever earlier tests left staged for D (a rejected batch stays staged), so that the first
+    # write below stages versions 0 whichever tests ran before.
+    lake.delete_tree(spark, f"{in_order.lake}/_staging/run_date={D.isoformat()}")
     lake.forget_staged()
     pipeline.run(spark, in_order, D, layers=("bronze",), steps=("write", "audit"))
     pipeline.run(spark, in_order, D, layers=("bronze",), steps=("publish",))
