@@ -207,8 +207,9 @@ CODEGEN_MIN_INPUT_BYTES = 32 * 1024 * 1024
 
 # Shuffle partitions (CLICKLAKE_SHUFFLE_PARTITIONS replaces both): 8 spread a big day's shuffles
 # over a 2-core machine's cores a few times over; a day under CODEGEN_MIN_INPUT_BYTES has so few
-# rows that every task more is only overhead. A small day (150 visitors) in a new process ran in
-# 54-57 s with 2 instead of 65-68 s with 8, and in 32-39 s against 35-39 s once warm (2026-12-01).
+# rows that every task more is only overhead. Small days (150 visitors, four a process, three
+# processes each way, interleaved): the first of a new process 54, 57, 60 s with 2 against 65, 68,
+# 60 s with 8; the later ones 35.4 s against 38.0 s on average (2026-12-01).
 SHUFFLE_PARTITIONS = 8
 SMALL_DAY_SHUFFLE_PARTITIONS = 2
 
