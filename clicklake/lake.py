@@ -251,9 +251,14 @@ def _describe(spark: SparkSession, spec: Table, target: str) -> None:
     spark.sql(f"ALTER TABLE delta.`{target}` SET TBLPROPERTIES ('comment' = '{description}')")
 
 
+def staging_root(lake: str, run_date: dt.date) -> str:
+    """The staging area of the run of a date: its staged tables and a cluster's checkpoints."""
+    return f"{lake}/_staging/run_date={run_date.isoformat()}"
+
+
 def staging_path(name: str, lake: str, run_date: dt.date) -> str:
     spec = table(name)
-    return f"{lake}/_staging/run_date={run_date.isoformat()}/{spec.layer}/{spec.short_name}"
+    return f"{staging_root(lake, run_date)}/{spec.layer}/{spec.short_name}"
 
 
 # Staged tables this process wrote or read, by location. A small batch this process staged with
@@ -367,7 +372,7 @@ def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) ->
 
 def checkpoint_path(lake: str, run_date: dt.date, layer: str) -> str:
     """Where a layer run on a cluster keeps the rows of its intermediate frames until it ends."""
-    return f"{lake}/_staging/run_date={run_date.isoformat()}/_checkpoints/{layer}"
+    return f"{staging_root(lake, run_date)}/_checkpoints/{layer}"
 
 
 def delete_tree(spark: SparkSession, location: str) -> None:

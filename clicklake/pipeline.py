@@ -351,7 +351,7 @@ def audit(spark, settings: Settings, layer: str, day: dt.date) -> list[gates.Che
             print(result.line(), flush=True)
     failures = [r for r in results if not r.success and r.severity == "fail"]
     if failures:
-        raise gates.GateFailed(layer, failures, f"{settings.lake}/_staging/run_date={day.isoformat()}/{layer}", docs or "")
+        raise gates.GateFailed(layer, failures, f"{lake.staging_root(settings.lake, day)}/{layer}", docs or "")
     print(f"{layer}: gate passed {sum(r.success for r in results)}/{len(results)} checks in "
           f"{time.monotonic() - started:.0f}s; Data Docs: {docs}", flush=True)
     return results

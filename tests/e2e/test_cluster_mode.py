@@ -16,7 +16,7 @@ import pytest
 from deltalake import DeltaTable
 from embedded_s3 import D, infra, s3_settings
 
-from clicklake import storage
+from clicklake import lake, storage
 from clicklake.duck import storage_options
 from clicklake.tables import all_tables
 
@@ -77,7 +77,7 @@ def test_a_cluster_run_writes_the_tables_a_local_run_writes(spark_cluster, backf
         assert "Finished task" in log.read_text(), f"{log}: this executor ran no task"
 
     # Intermediate frames were checkpointed into the run's staging area, and nothing of them is left.
-    staging = storage.open_location(f"{CLUSTER_LAKE}/_staging/run_date={D}", s3_settings(env))
+    staging = storage.open_location(lake.staging_root(CLUSTER_LAKE, D), s3_settings(env))
     assert staging.list("_checkpoints") == [], "the run left checkpoint files behind"
 
     compared = 0

@@ -205,7 +205,7 @@ def test_a_new_write_is_not_taken_for_the_batch_an_earlier_gate_passed(spark, in
     or the UI, then publish without the audit in between)."""
     # Whatever earlier tests left staged for D (a rejected batch stays staged), so that the first
     # write below stages versions 0 whichever tests ran before.
-    lake.delete_tree(spark, f"{in_order.lake}/_staging/run_date={D.isoformat()}")
+    lake.delete_tree(spark, lake.staging_root(in_order.lake, D))
     lake.forget_staged()
     pipeline.run(spark, in_order, D, layers=("bronze",), steps=("write", "audit"))
     pipeline.run(spark, in_order, D, layers=("bronze",), steps=("publish",))
