@@ -2,10 +2,20 @@
 
 A browser with the tag produces a log page view and, a moment later, a tag page_view of the same
 path from the same client (IP + user agent). Those are one page view: the pair is matched and the
-tag's cookie id becomes the visitor. The client's other log page views take the same cookie id
-(stitching) when the client's tag page views carry exactly one cookie; log page views of clients without
-the tag (script blockers, no-JS) keep the keyed hash of (IP, user agent). A client seen with
-several cookies (people behind one NAT with the same browser build) is not stitched.
+tag's cookie id becomes the visitor. The client's other log page views of the same UTC day take
+the same cookie id (stitching) when the client's tag page views of that day carry exactly one
+cookie; log page views of clients without the tag (script blockers, no-JS) keep the keyed hash of
+(IP, user agent). A client seen with several cookies that day (people behind one NAT with the same
+browser build) is not stitched.
+
+Why one day: the hits of a date are rewritten by the runs of that date and of the late days after
+it (silver.hits_range), and only those runs' deliveries reach all of them. Evidence from an earlier
+day's tag views (once any in the run's window) made a date's hits depend on which of its runs came
+last: a day backfilled after the next one left the next one's log page views stitched differently
+than the nightly order did (2026-12-01, found when the out-of-order test lost a later day). A
+client's tag views of a day, delivered that day or late, are in every such run. (The price: a
+tagged visitor's untagged page views after midnight, with no tag view of theirs that day, keep the
+hash.)
 
 Engaged time of a tagged page view comes from its page_ping heartbeats, as Snowplow computes it:
 heartbeat x (distinct heartbeat intervals with a ping - 1) + minimum visit length, 0 without
@@ -161,16 +171,16 @@ def build_hits(weblog_hits: DataFrame, tag_events: DataFrame, window_s: int,
             F.col("l.visitor_key").alias("visitor_key"),
         )
     )
-    # A client (IP + user agent) whose tag page views all carry one cookie is that cookie.
+    # A client (IP + user agent) whose tag page views of a day all carry one cookie is that cookie that day.
     cookie_of_client = (
-        tags.groupBy("site", "visitor_key")
+        tags.groupBy("site", "visitor_key", "event_date")
         .agg(F.countDistinct("anonymous_id").alias("_cookies"), F.min("anonymous_id").alias("stitched_id"))
         .where(F.col("_cookies") == 1)
         .drop("_cookies")
     )
     log_only = (
         logs.join(pairs, logs["hit_id"] == pairs["log_hit_id"], "left_anti")
-        .join(cookie_of_client, ["site", "visitor_key"], "left")
+        .join(cookie_of_client, ["site", "visitor_key", "event_date"], "left")
         .select(
             "site", "hit_id", "ts",
             F.coalesce("stitched_id", "visitor_key").alias("visitor_id"),

@@ -17,7 +17,7 @@ def at(seconds: float) -> dt.datetime:
 
 
 def log(hit_id, key, path, seconds):
-    return Row(site="s", hit_id=hit_id, ts=at(seconds), event_date=T0.date(), dt=T0.date(), visitor_key=key, path=path,
+    return Row(site="s", hit_id=hit_id, ts=at(seconds), event_date=at(seconds).date(), dt=at(seconds).date(), visitor_key=key, path=path,
                is_page_view=True, referrer=None, referrer_host=None, utm_source=None, utm_medium=None, utm_campaign=None,
                utm_term=None, utm_content=None, click_id_type=None, browser="Chrome", os="Windows", device_type="desktop",
                country="GB")
@@ -27,7 +27,7 @@ def tag(event_id, key, cookie, path, seconds, collector_delay=0.3, is_bot=False,
         page_view_id=None, event_type="page_view"):
     return Row(site="s", event_id=event_id, event_type=event_type, is_bot=is_bot, event_ts=at(seconds),
                collector_ts=at(seconds + collector_delay), dt=dt_ or T0.date(), source_file=source_file, line_number=1,
-               event_date=T0.date(), visitor_key=key, anonymous_id=cookie, page_view_id=page_view_id, path=path,
+               event_date=at(seconds).date(), visitor_key=key, anonymous_id=cookie, page_view_id=page_view_id, path=path,
                referrer=None, referrer_host=None, utm_source="news", utm_medium="email", utm_campaign=None,
                utm_term=None, utm_content=None, click_id_type=None, browser="Chrome", os="Windows", device_type="desktop",
                country="FR")  # the collector sits behind a CDN in another country
@@ -61,6 +61,9 @@ def test_hit_cases(spark):
         log("L7", "k5", "/n", 0),        # one client (NAT + same browser) with two cookies: no stitching
         log("L8", "k5", "/n", 100),
         log("L9", "k5", "/x", 200),
+        log("LN", "k1", "/c", 86400),    # the next day, no tag view of k1 that day: not stitched by
+                                         # yesterday's cookie (the next day's hits must not depend
+                                         # on which of their runs came last: hits.py says why)
     ]
     tags = [
         tag("T1", "k1", "c1", "/a", 1.2),
@@ -85,6 +88,7 @@ def test_hit_cases(spark):
         "T7": ("c5a", "cookie", "weblog+tag", at(0)),
         "T8": ("c5b", "cookie", "weblog+tag", at(100)),
         "L9": ("k5", "ip_ua_hash", "weblog", at(200)),
+        "LN": ("k1", "ip_ua_hash", "weblog", at(86400)),
         "T9": ("c9", "cookie", "tag", at(0)),
     }, "bot tag page views are dropped; every other page view appears exactly once"
     assert out["T1"]["utm_source"] == "news", "campaign fields come from the tag when it has them"
