@@ -1,4 +1,4 @@
-"""The lakes the integration tests share: one generated landing zone of four days, one lake that
+"""The lakes the integration tests share: one generated landing zone of three days, one lake that
 ran them in order as the nightly schedule does, and one that ran them out of order as backfills
 do (each full pipeline run costs tens of seconds, so the modules reuse them)."""
 
@@ -39,7 +39,7 @@ def lake_after_first_night(first_night: Path, lake_dir: Path, landing: Path) -> 
 
 @pytest.fixture(scope="session")
 def in_order(spark, landing, first_night, tmp_path_factory) -> Settings:
-    """A lake where D, D+1, D+2 and D+3 ran one after the other."""
+    """A lake where D, D+1 and D+2 ran one after the other."""
     settings = lake_after_first_night(first_night, tmp_path_factory.mktemp("lake-in-order"), landing)
     for day in RUN_DATES[1:]:
         pipeline.run(spark, settings, day)
@@ -48,7 +48,7 @@ def in_order(spark, landing, first_night, tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def out_of_order_lake(spark, landing, first_night, tmp_path_factory) -> Settings:
-    """A lake where the same dates ran out of order (D, D+2, D+3, D+1): D+2 before the day
+    """A lake where the same dates ran out of order (D, D+2, D+1): D+2 before the day
     before it, D+1 backfilled last, between published neighbours. Tests may change it once
     `out_of_order` has read it."""
     settings = lake_after_first_night(first_night, tmp_path_factory.mktemp("lake-out-of-order"), landing)

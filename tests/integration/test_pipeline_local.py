@@ -1,6 +1,6 @@
 """The whole pipeline in this process on local folders: generator -> bronze -> silver -> gold,
-checked against the generator's truth on three days with returning visitors, sessions across each
-midnight and late events, for runs in order and out of order, reruns and bad input."""
+checked against the generator's truth on two days (of three run) with returning visitors, sessions
+across each midnight and late events, for runs in order and out of order, reruns and bad input."""
 
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ def test_no_raw_ip_or_email_reaches_silver_or_gold(spark, in_order, landing):
 
 
 def test_out_of_order_runs_converge(spark, out_of_order, in_order):
-    """D+2 and D+3 before D+1, then D+1 backfilled between its published neighbours, gives the
+    """D+2 before D+1, then D+1 backfilled between its published neighbours, gives the
     same silver.hits and gold tables as the nightly order, without running anything again."""
     assert out_of_order == snapshot(spark, in_order, CONVERGING)
     assert all(out_of_order[name] for name in CONVERGING)

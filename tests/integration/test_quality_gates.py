@@ -1,6 +1,6 @@
 """Write-audit-publish under bad batches: each kind of bad day is stopped by the gate that owns it,
 with the failed expectation named, and the published tables keep their Delta versions; a good
-run afterwards publishes normally. Runs on the shared lake that ran D to D+3 in order."""
+run afterwards publishes normally. Runs on the shared lake that ran D to D+2 in order."""
 
 from __future__ import annotations
 
