@@ -226,3 +226,23 @@ def test_a_batch_staged_while_computed_counts_its_rows_in_the_commit(spark, tmp_
     assert (found.version, found.rows) == (staged.version, 5)
     commit = spark.sql(f"DESCRIBE HISTORY delta.`{lake.staging_path('silver.hits', root, D1)}`").first()
     assert commit["userMetadata"] is None, "the count read is Delta's own"
+
+
+def test_a_commit_read_from_the_log_is_the_one_delta_describes(spark, tmp_path):
+    """commit_info reads the log's files where DESCRIBE HISTORY runs a Spark job: the same version,
+    metadata and metrics, also past a checkpoint (Delta writes one every 10 commits)."""
+    target = str(tmp_path / "table")
+    for k in range(11):
+        writer = spark.range(k + 1).write.format("delta").mode("overwrite")
+        if k % 2:
+            writer = writer.option("userMetadata", json.dumps({"rows": k + 1}))
+        writer.save(target)
+    assert (tmp_path / "table" / "_delta_log" / "00000000000000000010.checkpoint.parquet").is_file()
+    history = {r["version"]: r for r in spark.sql(f"DESCRIBE HISTORY delta.`{target}`").collect()}
+    for asked, expected in ((None, 10), (0, 0), (5, 5), (10, 10)):
+        got, want = lake.commit_info(target, asked), history[expected]
+        assert (got["version"], got["userMetadata"], got["operationMetrics"]) == \
+            (want["version"], want["userMetadata"], want["operationMetrics"]), asked
+        assert lake.rows_committed(got, None) == expected + 1
+    with pytest.raises(FileNotFoundError, match="no Delta commit"):
+        lake.commit_info(str(tmp_path / "not-a-table"))
