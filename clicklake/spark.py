@@ -57,6 +57,29 @@ def cached_jars() -> list[str] | None:
     return jars
 
 
+# Jars a JVM on this machine takes on its own class path rather than through spark.jars: every
+# JVM copied each spark.jars file into its scratch folder before its first task, 702 MB a JVM
+# (the pytest session, the Connect and Thrift servers, each executor of the test cluster), 626 MB
+# of it the AWS SDK bundle, which shades its own dependencies and so clashes with nothing of Spark's.
+CLASS_PATH_JARS = ("awssdk_bundle-",)
+
+
+def on_this_machine(master: str) -> bool:
+    """Every JVM of an application with this master runs here: local mode, or a cluster on 127.0.0.1."""
+    return master.startswith("local") or master.split("://")[-1].startswith(("127.0.0.1:", "localhost:"))
+
+
+def jar_settings(jars: list[str], master: str) -> dict[str, str]:
+    """spark.jars and the class paths for the resolved `jars`. The class path only where every JVM
+    of the application runs on this machine, where the files are at the same paths; a remote
+    cluster's executors are sent every jar."""
+    own = [j for j in jars if on_this_machine(master) and any(part in Path(j).name for part in CLASS_PATH_JARS)]
+    conf = {"spark.jars": ",".join(j for j in jars if j not in own)}
+    if own:
+        conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = ":".join(own)
+    return conf
+
+
 def _record_jars(spark) -> None:
     jars = [j.removeprefix("file://").removeprefix("file:") for j in spark.conf.get("spark.jars", "").split(",") if j]
     if jars:
@@ -152,10 +175,11 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
 
     jar_mode = os.environ.get("CLICKLAKE_SPARK_JARS", "auto")
     cached = cached_jars() if jar_mode == "auto" else None
+    jar_conf: dict[str, str] = {}
     if jar_mode == "provided":
         pass
     elif cached:
-        builder = builder.config("spark.jars", ",".join(cached))
+        jar_conf = jar_settings(cached, master)
     else:
         ivy = cache_dir() / "ivy"
         ivy.mkdir(parents=True, exist_ok=True)
@@ -180,11 +204,18 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
             os.environ.get("CLICKLAKE_DRIVER_JAVA_OPTIONS", "-XX:+UseParallelGC"),
             "-Dderby.system.home=" + str(cache_dir() / "derby")))),
     }
-    if master.startswith("local") or master.split("://")[-1].startswith(("127.0.0.1:", "localhost:")):
+    if on_this_machine(master):
         # Keep the driver off the network; a remote cluster's executors must reach it by its address.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"})
-    conf.update(extra_conf or {})
+    extra = dict(extra_conf or {})
+    for key in ("spark.driver.extraClassPath", "spark.executor.extraClassPath"):
+        # A caller's class path (the Thrift server's) comes first; ours is added to it, once.
+        entries = [e for part in (extra.pop(key, ""), jar_conf.pop(key, "")) for e in part.split(":") if e]
+        if entries:
+            conf[key] = ":".join(dict.fromkeys(entries))
+    conf.update(jar_conf)
+    conf.update(extra)
     for key, value in conf.items():
         builder = builder.config(key, value)
     for key, value in s3a_options(s3).items():

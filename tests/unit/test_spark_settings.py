@@ -1,10 +1,11 @@
-"""How a run sizes its Spark session for the day's landing files (clicklake.spark.tune_for_input)."""
+"""How a session is set up: sized for the day's landing files (clicklake.spark.tune_for_input), and
+where its jars come from (jar_settings)."""
 
 from __future__ import annotations
 
 import pytest
 
-from clicklake.spark import CODEGEN_MIN_INPUT_BYTES, tune_for_input
+from clicklake.spark import CODEGEN_MIN_INPUT_BYTES, jar_settings, tune_for_input
 
 MIB = 2**20
 
@@ -34,3 +35,23 @@ def test_a_run_sizes_its_session_for_the_days_files(spark, monkeypatch, landing_
     finally:
         monkeypatch.undo()
         tune_for_input(spark, 0)  # the other tests' session, as conftest set it
+
+
+JARS = ["/c/io.delta_delta-spark_4.1_2.13-4.4.0.jar", "/c/org.apache.hadoop_hadoop-aws-3.4.2.jar",
+        "/c/software.amazon.awssdk_bundle-2.29.52.jar"]
+SMALL_JARS = ",".join(JARS[:2])
+
+JAR_CASES = [
+    # (description, master, spark.jars, class path of the driver and the executors)
+    ("local mode: the AWS SDK bundle on the class path, not copied", "local[2]", SMALL_JARS, JARS[2]),
+    ("a cluster on this machine: its executors read the same file", "spark://127.0.0.1:7077", SMALL_JARS, JARS[2]),
+    ("a remote cluster: every jar is sent", "spark://spark-master.internal:7077", ",".join(JARS), None),
+    ("a master spark-submit chooses: every jar is sent", "provided", ",".join(JARS), None),
+]
+
+
+@pytest.mark.parametrize("master,jars,class_path", [c[1:] for c in JAR_CASES], ids=[c[0] for c in JAR_CASES])
+def test_jars_go_on_the_class_path_only_where_every_jvm_is_on_this_machine(master, jars, class_path):
+    conf = jar_settings(JARS, master)
+    assert conf["spark.jars"] == jars
+    assert conf.get("spark.driver.extraClassPath") == conf.get("spark.executor.extraClassPath") == class_path
