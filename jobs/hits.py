@@ -8,12 +8,12 @@ cookie; log page views of clients without the tag (script blockers, no-JS) keep 
 (IP, user agent). A client seen with several cookies that day (people behind one NAT with the same
 browser build) is not stitched.
 
-Why one day: the hits of a date are rewritten by the runs of that date and of the late days after
-it (silver.hits_range), and only those runs' deliveries reach all of them. Evidence from an earlier
-day's tag views (once any in the run's window) made a date's hits depend on which of its runs came
-last: a day backfilled after the next one left the next one's log page views stitched differently
-than the nightly order did (2026-12-01, found when the out-of-order test lost a later day). A
-client's tag views of a day, delivered that day or late, are in every such run. (The price: a
+Why one day: a date's hits are rewritten by the runs of that date and of the late days after it
+(silver.hits_range), and only what those runs deliver reaches each of them. Taking the cookie from
+any tag view in the run's window, earlier days' included, made a date's hits depend on which of
+its runs came last: a day backfilled after the next one left the next one's log page views
+stitched differently than the nightly order did (2026-12-01, found when the out-of-order test lost
+a later day). A client's tag views of one day, delivered that day or late, reach every such run. (The price: a
 tagged visitor's untagged page views after midnight, with no tag view of theirs that day, keep the
 hash.)
 
