@@ -73,7 +73,7 @@ def jar_settings(jars: list[str], master: str) -> dict[str, str]:
     """spark.jars and the class paths for the resolved `jars`. The class path only where every JVM
     of the application runs on this machine, where the files are at the same paths; a remote
     cluster's executors are sent every jar."""
-    own = [j for j in jars if on_this_machine(master) and any(part in Path(j).name for part in CLASS_PATH_JARS)]
+    own = [j for j in jars if any(part in Path(j).name for part in CLASS_PATH_JARS)] if on_this_machine(master) else []
     conf = {"spark.jars": ",".join(j for j in jars if j not in own)}
     if own:
         conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = ":".join(own)

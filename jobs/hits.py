@@ -13,9 +13,9 @@ Why one day: a date's hits are rewritten by the runs of that date and of the lat
 any tag view in the run's window, earlier days' included, made a date's hits depend on which of
 its runs came last: a day backfilled after the next one left the next one's log page views
 stitched differently than the nightly order did (2026-12-01, found when the out-of-order test lost
-a later day). A client's tag views of one day, delivered that day or late, reach every such run. (The price: a
-tagged visitor's untagged page views after midnight, with no tag view of theirs that day, keep the
-hash.)
+a later day). A client's tag views of one day, delivered that day or late, reach every such run.
+(The price: a tagged visitor's untagged page views after midnight, with no tag view of theirs that
+day, keep the hash.)
 
 Engaged time of a tagged page view comes from its page_ping heartbeats, as Snowplow computes it:
 heartbeat x (distinct heartbeat intervals with a ping - 1) + minimum visit length, 0 without
