@@ -380,9 +380,10 @@ def read_staged(spark: SparkSession, name: str, lake: str, run_date: dt.date) ->
     path = staging_path(name, lake, run_date)
     if spark_uri(path) in _staged:
         return _staged[spark_uri(path)]
-    if not is_delta_table(spark, path):
+    try:
+        last = commit_info(path)  # its listing of the log also tells whether a table is there
+    except FileNotFoundError:
         return None
-    last = commit_info(path)
     batch = _read_version(spark, spark_uri(path), last["version"])
     _staged[spark_uri(path)] = Staged(batch, last["version"], rows_committed(last, batch))
     return _staged[spark_uri(path)]
@@ -422,10 +423,10 @@ def replace_rows(spark: SparkSession, rows: DataFrame, name: str, lake: str, pre
 
 
 def delta_version(spark: SparkSession, name: str, lake: str) -> int | None:
-    path = table(name).path(lake)
-    if not is_delta_table(spark, path):
+    try:
+        return commit_info(table(name).path(lake))["version"]
+    except FileNotFoundError:
         return None
-    return commit_info(path)["version"]
 
 
 def empty_like(spark: SparkSession, name: str) -> DataFrame:
