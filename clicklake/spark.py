@@ -204,6 +204,9 @@ def get_spark(app_name: str = "clicklake", s3: S3Settings | None = None, extra_c
             os.environ.get("CLICKLAKE_DRIVER_JAVA_OPTIONS", "-XX:+UseParallelGC"),
             "-Dderby.system.home=" + str(cache_dir() / "derby")))),
     }
+    executor_java_options = os.environ.get("CLICKLAKE_EXECUTOR_JAVA_OPTIONS")
+    if executor_java_options:
+        conf["spark.executor.extraJavaOptions"] = executor_java_options
     if on_this_machine(master):
         # Keep the driver off the network; a remote cluster's executors must reach it by its address.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
