@@ -1,6 +1,6 @@
 """What the end-to-end tests share: one real S3 server over HTTP for the session, on its own port
 and data folder (apart from a demo server a developer may have running), and Airflow
-standalone's backfill of the nightly DAG over D, D+1 and a bad day into
+standalone's backfill of the nightly DAG over D and a bad day after it into
 s3://clicklake/lake, which several tests read."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 
 import pytest
-from embedded_s3 import BACKFILL_DAYS, BAD_DAY, REPO, D, infra, s3_settings
+from embedded_s3 import BACKFILL_DAYS, BAD_DAY, REPO, infra, s3_settings
 
 from clicklake import airflow_local, storage
 from clicklake.generator import generate
@@ -35,8 +35,8 @@ def s3_env(tmp_path_factory):
         "CLICKLAKE_LAKE": "s3://clicklake/lake",
         "CLICKLAKE_VISITOR_HASH_KEY": "e2e-visitor-key",
         "CLICKLAKE_DAG_RETRIES": "0",
-        # Every staged batch of one date counts as large: the backfill's days after the first are
-        # published by copying the staged files on the S3 server and committing them (delta-rs).
+        # Every staged batch of one date counts as large: the backfill's publish task copies the
+        # staged files on the S3 server and commits them (delta-rs).
         "CLICKLAKE_PUBLISH_FILES_FROM_ROWS": "0",
     }
     infra("s3-local", "start", env)
@@ -65,15 +65,14 @@ class Backfill:
 
 @pytest.fixture(scope="session")
 def backfill(s3_env, tmp_path_factory) -> Backfill:
-    """The generator's days D, D+1 and a bad day after them in s3://clicklake/raw, run by
+    """The generator's day D and a bad day after it in s3://clicklake/raw, run by
     Airflow standalone as one backfill created through the REST API (what the UI's "Run
     Backfill" posts), its tasks attached to a Spark Connect server (infra/spark-connect), into
     s3://clicklake/lake. Both are stopped once the backfill has ended."""
     s3 = s3_settings(s3_env)
     raw = storage.open_location(s3_env["CLICKLAKE_RAW"], s3)
-    # D is the day the cluster test runs too; the later days are smaller (the runs cost less).
-    summaries = {day: generate(day, s3_env["CLICKLAKE_RAW"], visitors=150 if day == D else 60, seed=11, s3=s3)
-                 for day in BACKFILL_DAYS}
+    # D (BACKFILL_DAYS) is the day the cluster test runs too.
+    summaries = {day: generate(day, s3_env["CLICKLAKE_RAW"], visitors=150, seed=11, s3=s3) for day in BACKFILL_DAYS}
     generate(BAD_DAY, s3_env["CLICKLAKE_RAW"], visitors=20, seed=12, s3=s3)
     first = next(k for k in raw.list(f"weblogs/dt={BAD_DAY}") if k.endswith(".gz"))
     raw.put(first.replace(".log.gz", "-redelivered.log.gz"), raw.get(first))

@@ -81,11 +81,11 @@ def test_a_bad_day_fails_its_gate_task_and_publishes_nothing(s3_env, backfill):
         assert committed < started, f"{name} got a commit during the bad day's run ({last.get('operation')})"
 
 
-def test_days_after_the_first_publish_their_staged_files(s3_env, backfill):
+def test_the_publish_task_commits_the_staged_files_it_copied_on_the_server(s3_env, backfill):
     """The environment counts every staged batch as large (CLICKLAKE_PUBLISH_FILES_FROM_ROWS=0):
-    Spark created each day table empty (its schema, properties and comment) on the first day, and
-    on every day the publish task copied the staged files on the S3 server and committed them with
-    delta-rs. The counts above were read from those files."""
+    Spark created each table of one date's rows empty (its schema, properties and comment), then
+    the publish task copied the staged files on the S3 server and committed them with delta-rs.
+    The counts above were read from those files."""
     options = duck.storage_options(s3_settings(s3_env))
     for name in ("bronze.tag_events", "silver.tag_events", "silver.weblog_hits"):
         history = DeltaTable(all_tables()[name].path(s3_env["CLICKLAKE_LAKE"]), storage_options=options).history()
