@@ -44,7 +44,8 @@ def clicklake_run_on_the_cluster(env: dict, log: Path) -> None:
     # Three shuffle partitions, where the local run of this small day had two (spark.tune_for_input):
     # the tables must not depend on it. A tiny day split 8 ways is mostly per-task overhead there.
     # Executors that live for one small day gain nothing from the optimizing JIT's compiling:
-    # this run took 124-130 s instead of 156-167 s by itself, the test 149 s instead of 166 s (2026-12-01).
+    # this run took 124-130 s instead of 156-167 s by itself; in the suite the test took 128-149 s
+    # (177 s in a slow hour) against 166 s before (2026-12-01).
     with log.open("w") as out:
         code = subprocess.run(command, env={**env, "CLICKLAKE_SPARK_MASTER": MASTER, "CLICKLAKE_SHUFFLE_PARTITIONS": "3",
                                             "CLICKLAKE_EXECUTOR_JAVA_OPTIONS": EXECUTOR_JAVA_OPTIONS},
