@@ -6,6 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED := set -a && . infra/embedded.env && set +a
+# uv's download and build cache in the checkout too, gone with it: in the shared one each fresh
+# clone left another 2.2 GB (pyspark is an sdist, built again and kept per install) until a
+# machine's disk filled. The venv's files are hard links into it, so it costs little more.
+UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
+export UV_CACHE_DIR
+# What setup leaves in the checkout: the uv cache 3.5 GB, Maven jars 1.4 GB, the venv 0.3 GB.
+SETUP_NEEDS_GB := 6
 
 .PHONY: setup demo test test-fast bench bench-full bench-growth bench-skew bench-parse sql sql-server s3-start s3-stop spark-cluster-start spark-cluster-stop spark-connect-start spark-connect-stop airflow screenshots clean distclean
 
@@ -14,6 +21,7 @@ setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml Makefile
 	@command -v java >/dev/null || { echo "Java 17 is required (Spark runs on the JVM): install openjdk-17-jdk-headless" >&2; exit 1; }
 	@command -v javac >/dev/null || { echo "A Java 17 JDK is required (javac builds the SQL server's read-only check): install openjdk-17-jdk-headless" >&2; exit 1; }
+	@free_gb=$$(( $$(df -Pk . | awk 'NR==2 {print $$4}') / 1048576 )); [ $$free_gb -ge $(SETUP_NEEDS_GB) ] || { echo "Setup needs about $(SETUP_NEEDS_GB) GB free on this checkout's disk, and $$free_gb GB are: free some space (make distclean in old clones)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
 	@# Compiled now, once: where PYTHONDONTWRITEBYTECODE is set, every process (each Airflow task,
