@@ -72,8 +72,9 @@ def spark_stage(spark, paths, classify_too: bool) -> int:
     def materialize(df, what=None):
         return local_checkpoint(df)
 
-    lines = silver.deal_evenly_over_tasks(spark, bronze.read_weblog_files(spark, tuple(str(p) for p in paths), DAY))
-    formats = materialize(logformats.detect_formats(lines))
+    stored = bronze.read_weblog_files(spark, tuple(str(p) for p in paths), DAY)
+    lines = silver.deal_evenly_over_tasks(spark, stored)
+    formats = materialize(logformats.detect_formats(stored))
     if classify_too:
         out = weblogs.weblog_silver(lines, classify.user_agent_dimension, "www.example.com", "bench-key", 3,
                                     materialize, formats)["hits"]

@@ -83,10 +83,13 @@ def deal_evenly_over_tasks(spark: SparkSession, rows: DataFrame) -> DataFrame:
 
 
 def build(spark: SparkSession, settings: Settings, day: dt.date, materialize, view: lake.LakeView) -> dict[str, DataFrame]:
-    lines = deal_evenly_over_tasks(spark, view.range("bronze.weblog_lines", day, day))
+    stored_lines = view.range("bronze.weblog_lines", day, day)
+    lines = deal_evenly_over_tasks(spark, stored_lines)
     events = deal_evenly_over_tasks(spark, view.range("bronze.tag_events", day, day))
     site, key, late = settings.default_site, settings.visitor_hash_key, settings.late_days
-    formats = materialize(logformats.detect_formats(lines, settings.log_formats))
+    # Detection reads each file's first lines and its name, which needs no dealing: on the dealt
+    # rows it shuffled every line once more for itself (2M lines: 3.5 s against 2.7 s).
+    formats = materialize(logformats.detect_formats(stored_lines, settings.log_formats))
     for row in formats.where(F.col("family") == "unknown").limit(5).collect():
         print(f"silver: WARNING no known log format in {row['source_file']}: its lines are quarantined (unknown_format); "
               "set CLICKLAKE_LOG_FORMATS / CLICKLAKE_LOG_PATTERN for it")
