@@ -66,15 +66,14 @@ def spark_stage(spark, paths, classify_too: bool) -> int:
     clicklake.pipeline.Batches does)."""
     from pyspark.sql import functions as F
 
-    from clicklake.jobs import bronze, classify, logformats, silver, weblogs
+    from clicklake.jobs import bronze, classify, silver, weblogs
     from clicklake.spark import local_checkpoint
 
     def materialize(df, what=None):
         return local_checkpoint(df)
 
-    stored = bronze.read_weblog_files(spark, tuple(str(p) for p in paths), DAY)
-    lines = silver.deal_evenly_over_tasks(spark, stored)
-    formats = materialize(logformats.detect_formats(stored))
+    lines, formats = silver.dealt_lines_and_formats(
+        spark, bronze.read_weblog_files(spark, tuple(str(p) for p in paths), DAY), materialize)
     if classify_too:
         out = weblogs.weblog_silver(lines, classify.user_agent_dimension, "www.example.com", "bench-key", 3,
                                     materialize, formats)["hits"]
