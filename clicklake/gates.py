@@ -217,9 +217,10 @@ def _as_pandas(df):
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    columns = [F.col(f.name).cast("string").alias(f.name) if isinstance(f.dataType, T.MapType) else F.col(f.name)
-               for f in df.schema.fields]
-    return df.select(columns).toPandas()
+    maps = [f.name for f in df.schema.fields if isinstance(f.dataType, T.MapType)]
+    if maps:  # (one call into the JVM for all columns: a column each was 3k calls of a small run)
+        df = df.withColumns({name: F.col(name).cast("string") for name in maps})
+    return df.toPandas()
 
 
 def _exception_message(info) -> str | None:

@@ -168,7 +168,7 @@ class Batches:
 
 # ---- the gate's verdicts ---------------------------------------------------------------------
 
-# Verdicts this process recorded or read, by (lake, run date); record() replaces them.
+# Verdicts this process read or recorded, by (lake, run date); record() keeps them current.
 _verdicts: dict[tuple[str, dt.date], list] = {}
 
 
@@ -223,7 +223,13 @@ def record(spark, settings: Settings, layer: str, day: dt.date, results: list[ga
             for r in results]
     df = spark.createDataFrame(rows, table(RESULTS).schema)
     lake.replace_rows(spark, df, RESULTS, settings.lake, f"run_date = '{day.isoformat()}' AND layer = '{layer}'")
-    _verdicts.pop((settings.lake, day), None)
+    # What this process knows of the date's verdicts changes as the table just did: reading them
+    # back was a Delta read per gate (~3 s of a small day's run).
+    known = _verdicts.get((settings.lake, day))
+    if known is not None:
+        known[:] = [r for r in known if r["layer"] != layer] + [
+            {"layer": layer, "table_name": r.table, "severity": r.severity, "success": r.success,
+             "staged_version": r.staged_version} for r in results]
 
 
 # ---- the three steps -------------------------------------------------------------------------
