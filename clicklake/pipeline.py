@@ -187,14 +187,14 @@ def passed_versions(spark, settings: Settings, day: dt.date) -> dict[str, int | 
             if r["layer"] not in failed_layers and r["table_name"] in layer_tables(r["layer"])}
 
 
-def forget_verdicts(spark, settings: Settings, layer: str, day: dt.date) -> None:
+def forget_verdicts(spark, settings: Settings, layer: str, day: dt.date, defer: bool = False) -> None:
     """Delete the layer's recorded verdicts for the run date, before its write replaces the staged
     tables they judged. Staged versions start again at 0 once publish has dropped a staging, so an
     old verdict could otherwise name a new batch no gate has seen: the next layer would read it,
-    and publish take it, as passed."""
+    and publish take it, as passed. (`defer`: see record.)"""
     passed_versions(spark, settings, day)  # reads the date's verdicts once per process
     if any(r["layer"] == layer for r in _verdicts[(settings.lake, day)]):
-        record(spark, settings, layer, day, [])
+        record(spark, settings, layer, day, [], defer)
 
 
 def gate_passed(passed: dict, name: str, staged: lake.Staged) -> bool:
@@ -218,18 +218,45 @@ def staged_view(spark, settings: Settings, day: dt.date, layers) -> lake.LakeVie
     return lake.LakeView(spark, settings.lake, overlays)
 
 
-def record(spark, settings: Settings, layer: str, day: dt.date, results: list[gates.CheckResult]) -> None:
-    rows = [(day, layer, r.table, r.expectation, r.arguments, r.severity, r.success, r.observed, r.staged_version)
-            for r in results]
-    df = spark.createDataFrame(rows, table(RESULTS).schema)
-    lake.replace_rows(spark, df, RESULTS, settings.lake, f"run_date = '{day.isoformat()}' AND layer = '{layer}'")
-    # What this process knows of the date's verdicts changes as the table just did: reading them
-    # back was a Delta read per gate (~3 s of a small day's run).
-    known = _verdicts.get((settings.lake, day))
+# Verdicts a run of every step in one process recorded but has not written yet: (lake, run date) ->
+# layer -> its results, written by write_deferred_verdicts in one commit.
+_deferred: dict[tuple[str, dt.date], dict[str, list]] = {}
+
+
+def record(spark, settings: Settings, layer: str, day: dt.date, results: list[gates.CheckResult], defer: bool = False) -> None:
+    """Replace the layer's verdicts for the run date in quality.validation_results.
+
+    defer (a run of every step in one process): only this process learns them now, and
+    write_deferred_verdicts writes every deferred layer's in one commit before publish. Each
+    layer's commit of its own took 1-1.5 s of a small day's run: three of them per run, six when
+    the date had run before (its old verdicts deleted before each write)."""
+    key = (settings.lake, day)
+    # What this process knows of the date's verdicts changes as the table does: reading them back
+    # was a Delta read per gate.
+    known = _verdicts.get(key)
     if known is not None:
         known[:] = [r for r in known if r["layer"] != layer] + [
             {"layer": layer, "table_name": r.table, "severity": r.severity, "success": r.success,
              "staged_version": r.staged_version} for r in results]
+    if defer and known is not None:
+        _deferred.setdefault(key, {})[layer] = list(results)
+        return
+    _deferred.get(key, {}).pop(layer, None)
+    _replace_verdicts(spark, settings, day, {layer: results})
+
+
+def write_deferred_verdicts(spark, settings: Settings, day: dt.date) -> None:
+    layers = _deferred.pop((settings.lake, day), None)
+    if layers:
+        _replace_verdicts(spark, settings, day, layers)
+
+
+def _replace_verdicts(spark, settings: Settings, day: dt.date, by_layer: dict[str, list]) -> None:
+    rows = [(day, layer, r.table, r.expectation, r.arguments, r.severity, r.success, r.observed, r.staged_version)
+            for layer, results in by_layer.items() for r in results]
+    df = spark.createDataFrame(rows, table(RESULTS).schema)
+    layers = ", ".join(f"'{layer}'" for layer in by_layer)
+    lake.replace_rows(spark, df, RESULTS, settings.lake, f"run_date = '{day.isoformat()}' AND layer IN ({layers})")
 
 
 # ---- the three steps -------------------------------------------------------------------------
@@ -269,7 +296,8 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
     started = time.monotonic()
     job = layer_job(layer)
     view = staged_view(spark, settings, day, LAYERS[: LAYERS.index(layer)])
-    forget_verdicts(spark, settings, layer, day)
+    # Old verdicts may stay unwritten only while nothing is staged where they could name it.
+    forget_verdicts(spark, settings, layer, day, defer=keep_in_memory and not stage_while_computing)
     batches = Batches(spark, lake.checkpoint_path(settings.lake, day, layer), label=f"{layer} write {day}",
                       stage_output=(lambda df, name: lake.stage_computing(df, name, settings.lake, day))
                       if stage_while_computing else None)
@@ -298,6 +326,8 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
             lake.keep_staged(ready[name], name, settings.lake, day, counts[name])
         versions = {name: staged.version for name, staged in batches.staged.items()}
         versions.update({name: None for name in kept})
+        if len(kept) < len(ready):
+            write_deferred_verdicts(spark, settings, day)
         versions.update(in_parallel({name: (lake.stage, df, name, settings.lake, day, counts[name])
                                      for name, df in ready.items() if name not in kept}))
     finally:
@@ -325,8 +355,9 @@ def docs_location(settings: Settings, layer: str, day: dt.date) -> str:
     return f"{settings.lake}/_quality/data_docs/run_date={day.isoformat()}/{layer}"
 
 
-def audit(spark, settings: Settings, layer: str, day: dt.date) -> list[gates.CheckResult]:
-    """The gate of a layer: validate its staged tables, record the verdict. Raises GateFailed."""
+def audit(spark, settings: Settings, layer: str, day: dt.date, defer_record: bool = False) -> list[gates.CheckResult]:
+    """The gate of a layer: validate its staged tables, record the verdict (`defer_record`: see
+    record). Raises GateFailed."""
     started = time.monotonic()
     params = layer_params(spark, settings, layer, day)
     gate = gates.Gate(docs_location(settings, layer, day))
@@ -350,7 +381,7 @@ def audit(spark, settings: Settings, layer: str, day: dt.date) -> list[gates.Che
     else:
         results.append(gates.CheckResult(gates.RECONCILIATION, "reconciliation", "", "fail", False,
                                          "not run: a staged table does not match its schema"))
-    record(spark, settings, layer, day, results)
+    record(spark, settings, layer, day, results, defer_record)
     docs = gate.build_docs()
     for result in results:
         if not result.success:
@@ -407,11 +438,16 @@ def run(spark, settings: Settings, day: dt.date, layers=LAYERS, steps=STEPS) -> 
                 write(spark, settings, layer, day, keep_in_memory, size >= STAGE_WHILE_COMPUTING_FROM_BYTES)
                 written.append(layer)
             if "audit" in steps:
-                audit(spark, settings, layer, day)
+                audit(spark, settings, layer, day, defer_record=keep_in_memory)
     except gates.GateFailed:
+        write_deferred_verdicts(spark, settings, day)
         if keep_in_memory:
             stage_kept_batches(spark, settings, day, written)
         raise
+    finally:
+        # Whatever ended the run, the verdicts reached so far are recorded (before publish, which
+        # takes only what they passed).
+        write_deferred_verdicts(spark, settings, day)
     if "publish" in steps:
         publish(spark, settings, layers, day)
 

@@ -10,6 +10,7 @@ import gzip
 import shutil
 
 import pytest
+from deltalake import DeltaTable
 from lakes import CONVERGING, D, DAYS, RUN_DATES, make_settings, snapshot, summaries, truth
 from pyspark.sql import functions as F
 
@@ -234,6 +235,23 @@ def test_out_of_order_runs_converge(spark, out_of_order, in_order):
     same silver.hits and gold tables as the nightly order, without running anything again."""
     assert out_of_order == snapshot(spark, in_order, CONVERGING)
     assert all(out_of_order[name] for name in CONVERGING)
+
+
+def test_a_run_records_every_gates_verdicts_in_one_commit(spark, in_order):
+    """A run of every step in one process holds its gates' verdicts until they have all been
+    reached and writes them to quality.validation_results in one commit, before publish (the DAG's
+    tasks, one process each, write their own); every check is one row."""
+    history = DeltaTable(all_tables()[pipeline.RESULTS].path(in_order.lake)).history()
+    for day in RUN_DATES[1:]:
+        commits = [c["operationParameters"]["predicate"] for c in history
+                   if str(day) in c.get("operationParameters", {}).get("predicate", "")]
+        assert commits == [f"run_date = '{day}' AND layer IN ('bronze', 'silver', 'gold')"], (day, commits)
+    verdicts = lake.read_published(spark, pipeline.RESULTS, in_order.lake).where(F.col("run_date") > lake.lit_date(D))
+    keys = [tuple(r) for r in verdicts.select("run_date", "layer", "table_name", "expectation", "arguments").collect()]
+    assert len(keys) == len(set(keys)), "a check recorded twice"
+    assert {(r[0], r[1]) for r in keys} == {(day, layer) for day in RUN_DATES[1:] for layer in pipeline.LAYERS}
+    failed = {(r["run_date"], r["layer"]) for r in verdicts.where("severity = 'fail' AND NOT success").collect()}
+    assert not failed, f"failed checks recorded for dates that were published: {failed}"
 
 
 def test_missing_landing_files_is_a_clear_error(spark, landing, tmp_path):
