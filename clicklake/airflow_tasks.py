@@ -19,12 +19,14 @@ class BadInput(Exception):
 def run_task(day: str, layer: str, steps: str, raw: str, lake_root: str, s3_env: Mapping[str, str]) -> None:
     """Raises GateFailed (naming the failed expectations and observed values) when a gate fails,
     which fails the Airflow task; the published tables are then as they were."""
-    from clicklake import cli, lake
+    from clicklake import cli, lake, pipeline
 
     # The Connection's credentials reach the jobs as the standard AWS variables, as in a shell.
     os.environ.update(s3_env)
-    # A task reads what earlier tasks staged from the lake, never from a driver they happened to share.
+    # A task reads what earlier tasks staged, and the verdicts they recorded, from the lake, never
+    # from a driver they happened to share.
     lake.forget_staged()
+    pipeline.forget_known_verdicts()
     args = cli.parser().parse_args(["run", "--date", day, "--raw", raw, "--lake", lake_root, "--layer", layer, "--step", steps])
     try:
         cli.cmd_run(args)

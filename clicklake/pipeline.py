@@ -16,6 +16,7 @@ run (lake.LakeView), so nothing is published until every gate has passed.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from types import ModuleType
 
@@ -187,6 +188,13 @@ def passed_versions(spark, settings: Settings, day: dt.date) -> dict[str, int | 
             if r["layer"] not in failed_layers and r["table_name"] in layer_tables(r["layer"])}
 
 
+def forget_known_verdicts() -> None:
+    """Let go of the verdicts this process knows; the next read comes from the table (what
+    other processes recorded since)."""
+    _verdicts.clear()
+    _deferred.clear()
+
+
 def forget_verdicts(spark, settings: Settings, layer: str, day: dt.date, defer: bool = False) -> None:
     """Delete the layer's recorded verdicts for the run date, before its write replaces the staged
     tables they judged. Staged versions start again at 0 once publish has dropped a staging, so an
@@ -231,24 +239,29 @@ def record(spark, settings: Settings, layer: str, day: dt.date, results: list[ga
     layer's commit of its own took 1-1.5 s of a small day's run: three of them per run, six when
     the date had run before (its old verdicts deleted before each write)."""
     key = (settings.lake, day)
-    # What this process knows of the date's verdicts changes as the table does: reading them back
-    # was a Delta read per gate.
     known = _verdicts.get(key)
+    if defer and known is not None:
+        _deferred.setdefault(key, {})[layer] = list(results)
+    else:
+        _deferred.get(key, {}).pop(layer, None)
+        _replace_verdicts(spark, settings, day, {layer: results})
+    # What this process knows of the date's verdicts changes as the table does (reading them back
+    # was a Delta read per gate).
     if known is not None:
         known[:] = [r for r in known if r["layer"] != layer] + [
             {"layer": layer, "table_name": r.table, "severity": r.severity, "success": r.success,
              "staged_version": r.staged_version} for r in results]
-    if defer and known is not None:
-        _deferred.setdefault(key, {})[layer] = list(results)
-        return
-    _deferred.get(key, {}).pop(layer, None)
-    _replace_verdicts(spark, settings, day, {layer: results})
 
 
 def write_deferred_verdicts(spark, settings: Settings, day: dt.date) -> None:
-    layers = _deferred.pop((settings.lake, day), None)
+    key = (settings.lake, day)
+    layers = _deferred.pop(key, None)
     if layers:
-        _replace_verdicts(spark, settings, day, layers)
+        try:
+            _replace_verdicts(spark, settings, day, layers)
+        except Exception:
+            _verdicts.pop(key, None)  # what this process held was never stored: read the table again
+            raise
 
 
 def _replace_verdicts(spark, settings: Settings, day: dt.date, by_layer: dict[str, list]) -> None:
@@ -444,10 +457,14 @@ def run(spark, settings: Settings, day: dt.date, layers=LAYERS, steps=STEPS) -> 
         if keep_in_memory:
             stage_kept_batches(spark, settings, day, written)
         raise
-    finally:
-        # Whatever ended the run, the verdicts reached so far are recorded (before publish, which
-        # takes only what they passed).
-        write_deferred_verdicts(spark, settings, day)
+    except Exception:
+        # The verdicts reached so far are recorded all the same; failing to must not hide why the run stopped.
+        try:
+            write_deferred_verdicts(spark, settings, day)
+        except Exception as error:
+            print(f"could not record the verdicts of {day} reached before this error: {error}", file=sys.stderr, flush=True)
+        raise
+    write_deferred_verdicts(spark, settings, day)  # before publish, which takes only what they passed
     if "publish" in steps:
         publish(spark, settings, layers, day)
 

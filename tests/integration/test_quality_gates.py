@@ -117,6 +117,7 @@ def test_a_day_of_mostly_garbage_lines_stops_at_the_silver_gate(spark, in_order,
     # The run held its batches in memory; the failed gate stored them as staged tables and the
     # verdicts name their versions, so the steps can be rerun one by one from another process.
     lake.forget_staged()
+    pipeline.forget_known_verdicts()
     staged = {n: lake.read_staged(spark, n, in_order.lake, D) for n in pipeline.layer_tables("bronze") + pipeline.layer_tables("silver")}
     assert all(s is not None and s.version is not None for s in staged.values()), staged
     passed = pipeline.passed_versions(spark, in_order, D)
@@ -215,6 +216,7 @@ def test_a_new_write_is_not_taken_for_the_batch_an_earlier_gate_passed(spark, in
     # Staged as computed, as a big day's are: the write's own counts ride in the commits.
     pipeline.write(spark, in_order, "bronze", D, stage_while_computing=True)
     lake.forget_staged()  # as another process (the next task) finds the staging
+    pipeline.forget_known_verdicts()  # and the verdicts
     staged = {n: lake.read_staged(spark, n, in_order.lake, D) for n in bronze}
     assert {s.version for s in staged.values()} == {0}
     assert {n: staged[n].rows for n in bronze} == {
@@ -225,3 +227,26 @@ def test_a_new_write_is_not_taken_for_the_batch_an_earlier_gate_passed(spark, in
         pipeline.run(spark, in_order, D, layers=("bronze",), steps=("publish",))
     assert versions(spark, in_order) == before
     pipeline.run(spark, in_order, D, layers=("bronze",), steps=("audit", "publish"))  # as the DAG's tasks go on
+
+
+def test_a_run_of_every_step_deletes_old_verdicts_before_it_stages_anything(spark, in_order, monkeypatch):
+    """A run of every step holds its verdicts until its gates are reached; but a batch it cannot
+    keep in memory is staged to storage, and before that the layer's old verdicts must be gone
+    from the table, or a run killed right after staging would leave them naming its unchecked
+    batch (versions 0 again once publish dropped the staging)."""
+    lake.delete_tree(spark, lake.staging_root(in_order.lake, D))
+    lake.forget_staged()
+    pipeline.run(spark, in_order, D, layers=("bronze",))
+    assert set(pipeline.layer_tables("bronze")) <= set(pipeline.passed_versions(spark, in_order, D)), "old verdicts to delete"
+    stage, seen = lake.stage, {}
+
+    def stage_noting_the_recorded_verdicts(df, name, *args, **kwargs):
+        seen[name] = results_of(spark, in_order, "bronze")
+        return stage(df, name, *args, **kwargs)
+
+    monkeypatch.setattr(lake, "KEEP_STAGED_ROWS", 0)  # nothing fits in memory: every table is staged
+    monkeypatch.setattr(lake, "stage", stage_noting_the_recorded_verdicts)
+    pipeline.run(spark, in_order, D, layers=("bronze",))
+    assert set(seen) == set(pipeline.layer_tables("bronze"))
+    assert all(rows == [] for rows in seen.values()), {name: len(rows) for name, rows in seen.items()}
+    assert {r["table_name"] for r in results_of(spark, in_order, "bronze") if r["success"]} >= set(pipeline.layer_tables("bronze"))
