@@ -309,7 +309,7 @@ def write(spark, settings: Settings, layer: str, day: dt.date, keep_in_memory: b
     started = time.monotonic()
     job = layer_job(layer)
     view = staged_view(spark, settings, day, LAYERS[: LAYERS.index(layer)])
-    # Old verdicts may stay unwritten only while nothing is staged where they could name it.
+    # Deleting the old verdicts may wait only while nothing is staged where they could name it.
     forget_verdicts(spark, settings, layer, day, defer=keep_in_memory and not stage_while_computing)
     batches = Batches(spark, lake.checkpoint_path(settings.lake, day, layer), label=f"{layer} write {day}",
                       stage_output=(lambda df, name: lake.stage_computing(df, name, settings.lake, day))
