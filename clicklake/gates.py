@@ -120,7 +120,11 @@ def _gx():
 
 def _docs_site(folder: str) -> dict:
     backend = {"class_name": "TupleFilesystemStoreBackend", "base_directory": folder}
-    return {"class_name": "SiteBuilder", "store_backend": backend, "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+    # GX's own sections and pages, in views that compile its templates once per process (docs_views).
+    views = {"module_name": "clicklake.docs_views", "class_name": "PageView"}
+    return {"class_name": "SiteBuilder", "store_backend": backend,
+            "site_section_builders": {section: {"view": views} for section in ("expectations", "validations", "profiling")},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": {**views, "class_name": "IndexPageView"}}}
 
 
 class Gate:

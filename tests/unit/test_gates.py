@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from chispa import assert_df_equality
@@ -157,3 +158,50 @@ def test_gold_reconciliation_follows_page_views_across_midnight(spark):
     new = "gold.daily_kpis new_visitors = gold.visitors first seen that date"
     assert (got[(new, "2026-11-28")], got[(new, "2026-11-29")]) == ((1, 1), (0, 0))
     assert got[(new, later.isoformat())] == (2, 1), "a later date's count that disagrees with gold.visitors is caught"
+
+
+def docs_pages(folder) -> dict[str, str]:
+    """A Data Docs site's pages without what differs between two builds of the same results
+    (element ids, build times in links)."""
+    built = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\?d=\d{8}T\d{6}\.\d+Z")
+    return {str(p.relative_to(folder)): built.sub("<built>", p.read_text()) for p in folder.rglob("*.html")}
+
+
+def test_data_docs_show_each_check_as_gxs_own_views_do_and_compile_the_templates_once(spark, tmp_path, monkeypatch):
+    """Our views (docs_views) render GX's pages unchanged, and only the first site of a process
+    compiles GX's templates."""
+    import jinja2
+
+    from clicklake import docs_views
+
+    check = "bronze.landing_files lines = bronze rows of the file"
+    checks = check_rows(spark, [(check, "a.gz", 3, 3), (check, "b.gz", 2, 1)])
+    gate = gates.Gate(str(tmp_path / "ours"))
+    [result] = gate.validate(checks, gates.RECONCILIATION, {}, rows=2)
+    assert not result.success and "1 of 2 checks differ" in result.observed
+    assert gate.build_docs() == f"{tmp_path / 'ours'}/index.html"
+    assert docs_views.COMPILED_TEMPLATES._code, "the views compiled no template into the shared cache"
+
+    # The same results through GX's default views, in the same context.
+    gate.context.add_data_docs_site(site_name="gx_defaults", site_config={
+        "class_name": "SiteBuilder", "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                                       "base_directory": str(tmp_path / "gx")},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+    gate.context.build_data_docs(site_names=["gx_defaults"])
+    ours, theirs = docs_pages(tmp_path / "ours"), docs_pages(tmp_path / "gx")
+    assert sorted(ours) == sorted(theirs) and len(ours) == 3, sorted(ours)  # index, suite, validation
+    for page in ours:
+        assert ours[page] == theirs[page].replace("gx_defaults", gates.Gate.SITE), page
+    [validation] = [text for page, text in ours.items() if page.startswith("validations/")]
+    assert "Status: Failed" in " ".join(re.sub(r"<[^>]+>", " ", validation).split())
+    assert "'_validation_success_text': 'Failed', 'asset_name': 'quality.reconciliation'" in ours["index.html"]
+
+    # A later gate's site reuses the compiled code.
+    compiled, compile_template = [], jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile", lambda env, source, name=None, *a, **k: compiled.append(name)
+                        or compile_template(env, source, name, *a, **k))
+    later = gates.Gate(str(tmp_path / "later"))
+    later.validate(checks, gates.RECONCILIATION, {}, rows=2)
+    later.build_docs()
+    assert len(docs_pages(tmp_path / "later")) == 3
+    assert compiled == []
