@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import local_postgres
@@ -72,19 +73,23 @@ def csv_rows(text: str) -> list[list[str]]:
     return list(csv.reader(line for line in lines if line and not line.startswith("WARNING")))
 
 
-def start_sql_server(command: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str | None]:
-    """`clicklake serve-sql ...` in the background; the process and its JDBC URL once it listens."""
+def launch_sql_server(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`clicklake serve-sql ...` in the background (its JDBC URL: jdbc_url)."""
     with log.open("w") as err:
-        server = subprocess.Popen([sys.executable, "-m", "clicklake", "serve-sql", *command], stdout=subprocess.PIPE,
-                                  stderr=err, text=True, env={**env, "PYTHONUNBUFFERED": "1"})
+        return subprocess.Popen([sys.executable, "-m", "clicklake", "serve-sql", *command], stdout=subprocess.PIPE,
+                                stderr=err, text=True, env={**env, "PYTHONUNBUFFERED": "1"})
+
+
+def jdbc_url(server: subprocess.Popen) -> str | None:
+    """The URL a launched server prints once it listens; None if it ended first."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         line = server.stdout.readline()
         if not line:
             break
         if line.startswith("JDBC URL: "):
-            return server, line.split()[2]
-    return server, None
+            return line.split()[2]
+    return None
 
 
 def stop_sql_server(server: subprocess.Popen) -> None:
@@ -97,12 +102,56 @@ def stop_sql_server(server: subprocess.Popen) -> None:
         server.wait()
 
 
-def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refuses_writes(spark, in_order, tmp_path, capsys):
+@dataclass
+class LaunchedServer:
+    server: subprocess.Popen
+    log: Path
+    port: int
+    metastore: Path | None = None
+    postgres: local_postgres.LocalPostgres | None = None
+    env: dict[str, str] | None = None
+
+
+def launched(command: list[str], env: dict[str, str], folder: Path) -> LaunchedServer:
     port = free_port()
-    log = tmp_path / "serve-sql.log"
-    server, url = start_sql_server(["--lake", in_order.lake, "--port", str(port), "--metastore", str(tmp_path / "metastore")],
-                                   dict(os.environ), log)
+    log = folder / "serve-sql.log"
+    return LaunchedServer(launch_sql_server([*command, "--port", str(port)], env, log), log, port, env=env)
+
+
+# The module's two Thrift servers are launched as its first test begins: their start-up (~20 s
+# each, mostly a new JVM's) overlaps each other and the tests before the ones that use them.
+
+@pytest.fixture(scope="module", autouse=True)
+def derby_metastore_server(in_order, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("derby-metastore")
+    server = launched(["--lake", in_order.lake, "--metastore", str(folder / "metastore")], dict(os.environ), folder)
+    server.metastore = folder / "metastore"
     try:
+        yield server
+    finally:
+        if server.server.poll() is None:
+            stop_sql_server(server.server)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def postgres_metastore_server(in_order, tmp_path_factory):
+    """A Thrift server whose metastore is kept in PostgreSQL (local_postgres)."""
+    with local_postgres.running() as postgres:
+        env = {**os.environ, "CLICKLAKE_METASTORE": postgres.create_database("metastore"),
+               "CLICKLAKE_METASTORE_USER": local_postgres.USER, "CLICKLAKE_METASTORE_PASSWORD": postgres.password}
+        server = launched(["--lake", in_order.lake], env, tmp_path_factory.mktemp("postgres-metastore"))
+        server.postgres = postgres
+        try:
+            yield server
+        finally:
+            if server.server.poll() is None:
+                stop_sql_server(server.server)
+
+
+def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refuses_writes(spark, in_order, derby_metastore_server, capsys):
+    server, log, port = derby_metastore_server.server, derby_metastore_server.log, derby_metastore_server.port
+    try:
+        url = jdbc_url(server)
         assert url == f"jdbc:hive2://127.0.0.1:{port}/default", log.read_text()[-3000:]
 
         queries = [
@@ -111,12 +160,16 @@ def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refu
             "SELECT date, visitors, new_visitors, sessions, pageviews, CAST(bounce_rate AS DECIMAL(12, 6)) AS bounce_rate, "
             "CAST(avg_session_duration_s AS DECIMAL(16, 3)) AS avg_session_duration_s FROM gold.daily_kpis ORDER BY date",
         ]
+        expected = []
         for query in queries:
-            answered = beeline(url, query)
-            assert answered.returncode == 0, answered.stderr[-3000:]
             assert cli.main(["sql", "--format", "csv", "--lake", in_order.lake, query]) == 0
-            expected = csv_rows(capsys.readouterr().out)
-            assert len(expected) > 2 and csv_rows(answered.stdout) == expected, query
+            rows = csv_rows(capsys.readouterr().out)
+            assert len(rows) > 2, query
+            expected += rows
+        # One client for both (each beeline is a new JVM): their results follow each other, header first.
+        answered = beeline(url, "; ".join(queries))
+        assert answered.returncode == 0, answered.stderr[-3000:]
+        assert csv_rows(answered.stdout) == expected
 
         refused = beeline(url, "DELETE FROM gold.daily_kpis WHERE true")
         assert refused.returncode != 0 and "read-only: DeleteCommand is not allowed" in refused.stdout + refused.stderr
@@ -127,37 +180,37 @@ def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refu
     assert server.returncode == 0, log.read_text()[-3000:]
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the server stopped listening"
-    assert (tmp_path / "metastore" / "metastore_db").is_dir(), "the catalog is a persistent Derby metastore"
+    assert (derby_metastore_server.metastore / "metastore_db").is_dir(), "the catalog is a persistent Derby metastore"
 
 
-def test_a_postgresql_metastore_serves_the_thrift_server_and_the_sql_command_at_once(spark, in_order, tmp_path):
+def test_a_postgresql_metastore_serves_the_thrift_server_and_the_sql_command_at_once(spark, in_order, postgres_metastore_server, tmp_path):
     """The embedded Derby metastore lets one process at a time hold the names; one kept in
     PostgreSQL (a real server asking for a password, local_postgres) is shared: while the Thrift
     server holds it, `clicklake sql` over a lake folder without tables answers by the names the
     server registered, the names are rows of PostgreSQL's tables, and no process shows the
     password on its command line."""
-    with local_postgres.running() as postgres:
-        env = {**os.environ, "CLICKLAKE_METASTORE": postgres.create_database("metastore"),
-               "CLICKLAKE_METASTORE_USER": local_postgres.USER, "CLICKLAKE_METASTORE_PASSWORD": postgres.password}
-        log = tmp_path / "serve-sql.log"
-        server, url = start_sql_server(["--lake", in_order.lake, "--port", str(free_port())], env, log)
-        try:
-            assert url is not None, log.read_text()[-3000:]
-            command_lines = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()]
-            assert not any(postgres.password.encode() in line for line in command_lines), "the password is on a command line"
-            query = "SELECT session_date, count(*) AS sessions FROM gold.sessions GROUP BY session_date ORDER BY session_date"
-            answered = beeline(url, query)
-            assert answered.returncode == 0, answered.stderr[-3000:]
-            # A lake without tables registers nothing: gold.sessions can only come from the shared catalog.
-            command = subprocess.run([str(Path(sys.executable).with_name("clicklake")), "sql", "--format", "csv",
-                                      "--lake", str(tmp_path / "lake-without-tables"), query], env=env, capture_output=True, text=True)
-            assert command.returncode == 0, command.stderr[-3000:]
-            assert len(csv_rows(command.stdout)) > 2 and csv_rows(answered.stdout) == csv_rows(command.stdout)
-        finally:
-            stop_sql_server(server)
-        assert server.returncode == 0, log.read_text()[-3000:]
-        registered = postgres.query("metastore", 'SELECT d."NAME" || \'.\' || t."TBL_NAME" FROM "TBLS" t '
-                                                 'JOIN "DBS" d ON d."DB_ID" = t."DB_ID" ORDER BY 1')
+    launch = postgres_metastore_server
+    postgres, env, server, log = launch.postgres, launch.env, launch.server, launch.log
+    try:
+        url = jdbc_url(server)
+        assert url is not None, log.read_text()[-3000:]
+        command_lines = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()]
+        assert not any(postgres.password.encode() in line for line in command_lines), "the password is on a command line"
+        query = "SELECT session_date, count(*) AS sessions FROM gold.sessions GROUP BY session_date ORDER BY session_date"
+        # A lake without tables registers nothing: gold.sessions can only come from the shared catalog.
+        command = subprocess.Popen([str(Path(sys.executable).with_name("clicklake")), "sql", "--format", "csv",
+                                    "--lake", str(tmp_path / "lake-without-tables"), query], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        answered = beeline(url, query)  # while the command starts and reads the catalog
+        out, err = command.communicate(timeout=300)
+        assert answered.returncode == 0, answered.stderr[-3000:]
+        assert command.returncode == 0, err[-3000:]
+        assert len(csv_rows(out)) > 2 and csv_rows(answered.stdout) == csv_rows(out)
+    finally:
+        stop_sql_server(server)
+    assert server.returncode == 0, log.read_text()[-3000:]
+    registered = postgres.query("metastore", 'SELECT d."NAME" || \'.\' || t."TBL_NAME" FROM "TBLS" t '
+                                             'JOIN "DBS" d ON d."DB_ID" = t."DB_ID" ORDER BY 1')
     published = sorted(name for name, spec in all_tables().items() if lake.is_delta_table(spark, spec.path(in_order.lake)))
     assert registered == published
 
