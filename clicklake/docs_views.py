@@ -34,13 +34,17 @@ class _CompiledTemplates(BytecodeCache):
 COMPILED_TEMPLATES = _CompiledTemplates()
 
 
-class PageView(DefaultJinjaPageView):
+class _SharingCompiledTemplates:
+    """Before a GX view class: its Jinja environment takes compiled templates from COMPILED_TEMPLATES."""
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.env.bytecode_cache = COMPILED_TEMPLATES
 
 
-class IndexPageView(DefaultJinjaIndexPageView):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.env.bytecode_cache = COMPILED_TEMPLATES
+class PageView(_SharingCompiledTemplates, DefaultJinjaPageView):
+    pass
+
+
+class IndexPageView(_SharingCompiledTemplates, DefaultJinjaIndexPageView):
+    pass
