@@ -4,6 +4,7 @@ Spark sees, table by table; `clicklake sql` answers by table name with either en
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -112,10 +113,18 @@ class LaunchedServer:
     env: dict[str, str] | None = None
 
 
-def launched(command: list[str], env: dict[str, str], folder: Path) -> LaunchedServer:
+@contextlib.contextmanager
+def launched(command: list[str], env: dict[str, str], folder: Path, **about):
+    """A LaunchedServer of `clicklake serve-sql <command> --port <free port>`; stopped on leaving
+    unless a test stopped it."""
     port = free_port()
     log = folder / "serve-sql.log"
-    return LaunchedServer(launch_sql_server([*command, "--port", str(port)], env, log), log, port, env=env)
+    server = LaunchedServer(launch_sql_server([*command, "--port", str(port)], env, log), log, port, env=env, **about)
+    try:
+        yield server
+    finally:
+        if server.server.poll() is None:
+            stop_sql_server(server.server)
 
 
 # The module's two Thrift servers are launched as its first test begins: their start-up (~20 s
@@ -124,13 +133,9 @@ def launched(command: list[str], env: dict[str, str], folder: Path) -> LaunchedS
 @pytest.fixture(scope="module", autouse=True)
 def derby_metastore_server(in_order, tmp_path_factory):
     folder = tmp_path_factory.mktemp("derby-metastore")
-    server = launched(["--lake", in_order.lake, "--metastore", str(folder / "metastore")], dict(os.environ), folder)
-    server.metastore = folder / "metastore"
-    try:
+    with launched(["--lake", in_order.lake, "--metastore", str(folder / "metastore")], dict(os.environ), folder,
+                  metastore=folder / "metastore") as server:
         yield server
-    finally:
-        if server.server.poll() is None:
-            stop_sql_server(server.server)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -139,13 +144,8 @@ def postgres_metastore_server(in_order, tmp_path_factory):
     with local_postgres.running() as postgres:
         env = {**os.environ, "CLICKLAKE_METASTORE": postgres.create_database("metastore"),
                "CLICKLAKE_METASTORE_USER": local_postgres.USER, "CLICKLAKE_METASTORE_PASSWORD": postgres.password}
-        server = launched(["--lake", in_order.lake], env, tmp_path_factory.mktemp("postgres-metastore"))
-        server.postgres = postgres
-        try:
+        with launched(["--lake", in_order.lake], env, tmp_path_factory.mktemp("postgres-metastore"), postgres=postgres) as server:
             yield server
-        finally:
-            if server.server.poll() is None:
-                stop_sql_server(server.server)
 
 
 def test_the_thrift_server_answers_jdbc_clients_as_the_sql_command_does_and_refuses_writes(spark, in_order, derby_metastore_server, capsys):
