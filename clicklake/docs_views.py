@@ -30,6 +30,10 @@ class _CompiledTemplates(BytecodeCache):
         with self._lock:
             self._code[(bucket.key, bucket.checksum)] = bucket.code
 
+    def templates_held(self) -> int:
+        """Templates compiled so far. (Not __len__: an empty cache would then be false.)"""
+        return len(self._code)
+
 
 COMPILED_TEMPLATES = _CompiledTemplates()
 

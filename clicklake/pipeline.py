@@ -169,8 +169,18 @@ class Batches:
 
 # ---- the gate's verdicts ---------------------------------------------------------------------
 
-# Verdicts this process read or recorded, by (lake, run date); record() keeps them current.
+# Verdicts this process read or recorded, by (lake, run date); record() keeps them current. Of
+# each, what tells which staged batches passed.
 _verdicts: dict[tuple[str, dt.date], list] = {}
+KNOWN_VERDICT_FIELDS = ("layer", "table_name", "severity", "success", "staged_version")
+
+
+def _verdict_rows(day: dt.date, by_layer: dict[str, list]) -> list[dict]:
+    """quality.validation_results rows of the layers' check results, by column name."""
+    names = table(RESULTS).schema.fieldNames()
+    return [dict(zip(names, (day, layer, r.table, r.expectation, r.arguments, r.severity, r.success, r.observed,
+                             r.staged_version), strict=True))
+            for layer, results in by_layer.items() for r in results]
 
 
 def passed_versions(spark, settings: Settings, day: dt.date) -> dict[str, int | None]:
@@ -180,8 +190,7 @@ def passed_versions(spark, settings: Settings, day: dt.date) -> dict[str, int | 
     if key not in _verdicts:
         results = lake.read_published(spark, RESULTS, settings.lake)
         _verdicts[key] = [] if results is None else [
-            r.asDict() for r in results.where(F.col("run_date") == lake.lit_date(day))
-            .select("layer", "table_name", "severity", "success", "staged_version").collect()]
+            r.asDict() for r in results.where(F.col("run_date") == lake.lit_date(day)).select(*KNOWN_VERDICT_FIELDS).collect()]
     rows = _verdicts[key]
     failed_layers = {r["layer"] for r in rows if r["severity"] == "fail" and not r["success"]}
     return {r["table_name"]: r["staged_version"] for r in rows
@@ -249,8 +258,7 @@ def record(spark, settings: Settings, layer: str, day: dt.date, results: list[ga
     # was a Delta read per gate).
     if known is not None:
         known[:] = [r for r in known if r["layer"] != layer] + [
-            {"layer": layer, "table_name": r.table, "severity": r.severity, "success": r.success,
-             "staged_version": r.staged_version} for r in results]
+            {name: row[name] for name in KNOWN_VERDICT_FIELDS} for row in _verdict_rows(day, {layer: results})]
 
 
 def write_deferred_verdicts(spark, settings: Settings, day: dt.date) -> None:
@@ -265,9 +273,8 @@ def write_deferred_verdicts(spark, settings: Settings, day: dt.date) -> None:
 
 
 def _replace_verdicts(spark, settings: Settings, day: dt.date, by_layer: dict[str, list]) -> None:
-    rows = [(day, layer, r.table, r.expectation, r.arguments, r.severity, r.success, r.observed, r.staged_version)
-            for layer, results in by_layer.items() for r in results]
-    df = spark.createDataFrame(rows, table(RESULTS).schema)
+    schema = table(RESULTS).schema
+    df = spark.createDataFrame([tuple(row[name] for name in schema.fieldNames()) for row in _verdict_rows(day, by_layer)], schema)
     layers = ", ".join(f"'{layer}'" for layer in by_layer)
     lake.replace_rows(spark, df, RESULTS, settings.lake, f"run_date = '{day.isoformat()}' AND layer IN ({layers})")
 
