@@ -175,11 +175,9 @@ _verdicts: dict[tuple[str, dt.date], list] = {}
 KNOWN_VERDICT_FIELDS = ("layer", "table_name", "severity", "success", "staged_version")
 
 
-def _verdict_rows(day: dt.date, by_layer: dict[str, list]) -> list[dict]:
-    """quality.validation_results rows of the layers' check results, by column name."""
-    names = table(RESULTS).schema.fieldNames()
-    return [dict(zip(names, (day, layer, r.table, r.expectation, r.arguments, r.severity, r.success, r.observed,
-                             r.staged_version), strict=True))
+def _verdict_rows(day: dt.date, by_layer: dict[str, list]) -> list[tuple]:
+    """quality.validation_results rows of the layers' check results, in the table's column order."""
+    return [(day, layer, r.table, r.expectation, r.arguments, r.severity, r.success, r.observed, r.staged_version)
             for layer, results in by_layer.items() for r in results]
 
 
@@ -257,8 +255,10 @@ def record(spark, settings: Settings, layer: str, day: dt.date, results: list[ga
     # What this process knows of the date's verdicts changes as the table does (reading them back
     # was a Delta read per gate).
     if known is not None:
+        names = table(RESULTS).schema.fieldNames()
         known[:] = [r for r in known if r["layer"] != layer] + [
-            {name: row[name] for name in KNOWN_VERDICT_FIELDS} for row in _verdict_rows(day, {layer: results})]
+            {name: value for name, value in zip(names, row, strict=True) if name in KNOWN_VERDICT_FIELDS}
+            for row in _verdict_rows(day, {layer: results})]
 
 
 def write_deferred_verdicts(spark, settings: Settings, day: dt.date) -> None:
@@ -273,8 +273,7 @@ def write_deferred_verdicts(spark, settings: Settings, day: dt.date) -> None:
 
 
 def _replace_verdicts(spark, settings: Settings, day: dt.date, by_layer: dict[str, list]) -> None:
-    schema = table(RESULTS).schema
-    df = spark.createDataFrame([tuple(row[name] for name in schema.fieldNames()) for row in _verdict_rows(day, by_layer)], schema)
+    df = spark.createDataFrame(_verdict_rows(day, by_layer), table(RESULTS).schema)
     layers = ", ".join(f"'{layer}'" for layer in by_layer)
     lake.replace_rows(spark, df, RESULTS, settings.lake, f"run_date = '{day.isoformat()}' AND layer IN ({layers})")
 
