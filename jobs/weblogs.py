@@ -115,6 +115,18 @@ def date_window_problem(event_date: Column, delivered: Column, late_days: int) -
     )
 
 
+def _hit_visitor_key(secret: str) -> Column:
+    return classify.visitor_key(F.col("client_raw"), F.col("user_agent"), secret)
+
+
+def _hit_path() -> Column:
+    return classify.redact_pii(F.col("path_raw"))
+
+
+def _hit_client_ip() -> Column:
+    return classify.anonymize_ip(F.col("client_raw"))
+
+
 def classify_hits(parsed: DataFrame, settings_site: str, secret: str) -> DataFrame:
     """Parsed rows (problem is null) -> silver.weblog_hits columns plus user_agent for the UA join."""
     ts_date = F.to_date("ts")
@@ -125,10 +137,10 @@ def classify_hits(parsed: DataFrame, settings_site: str, secret: str) -> DataFra
         "ts",
         ts_date.alias("event_date"),
         "host",
-        classify.anonymize_ip(F.col("client_raw")).alias("client_ip"),
-        classify.visitor_key(F.col("client_raw"), F.col("user_agent"), secret).alias("visitor_key"),
+        _hit_client_ip().alias("client_ip"),
+        _hit_visitor_key(secret).alias("visitor_key"),
         "method",
-        classify.redact_pii(F.col("path_raw")).alias("path"),
+        _hit_path().alias("path"),
         classify.redact_pii(F.col("query_raw")).alias("query"),
         "protocol",
         "status",
@@ -148,8 +160,16 @@ def classify_hits(parsed: DataFrame, settings_site: str, secret: str) -> DataFra
     return hits.withColumns(derived)
 
 
+def behaviour_columns(parsed: DataFrame, secret: str) -> DataFrame:
+    """What behavioural_bot_reasons reads of classify_hits(parsed), computed alone from the parsed
+    rows: visitor_key, ts, path and resource_type, by the same expressions."""
+    return parsed.select(_hit_visitor_key(secret).alias("visitor_key"), "ts", _hit_path().alias("path")).withColumn(
+        "resource_type", classify.resource_type(F.col("path")))
+
+
 def behavioural_bot_reasons(hits: DataFrame) -> DataFrame:
-    """visitor_key -> behaviour_bot_reason: robots.txt fetchers and clients faster than a person."""
+    """visitor_key -> behaviour_bot_reason: robots.txt fetchers and clients faster than a person.
+    `hits` needs visitor_key, ts, path and resource_type (classify_hits or behaviour_columns)."""
     robots = (
         hits.where(F.lower("path") == "/robots.txt")
         .select("visitor_key")
@@ -169,11 +189,14 @@ def behavioural_bot_reasons(hits: DataFrame) -> DataFrame:
     return both.groupBy("visitor_key").agg(F.min("behaviour_bot_reason").alias("behaviour_bot_reason"))
 
 
-def finish_hits(hits: DataFrame, ua_dimension: DataFrame) -> DataFrame:
-    """Add user-agent fields, bot flags and the page-view flag (SPEC 3)."""
-    with_ua = classify.with_country(classify.with_user_agent_fields(hits, ua_dimension))
-    behaviour = behavioural_bot_reasons(hits)
-    out = with_ua.join(behaviour, on="visitor_key", how="left")
+def finish_hits(hits: DataFrame, ua_dimension: DataFrame, behaviour: DataFrame, addresses: DataFrame | None = None) -> DataFrame:
+    """Add user-agent fields, country, bot flags and the page-view flag (SPEC 3).
+
+    `behaviour` is behavioural_bot_reasons' output, `addresses` as in classify.with_country. The
+    behaviour is broadcast: it holds only the visitors the rules catch, where joining it by
+    visitor_key shuffled every wide hit (454 MB of 2M access-log lines) for a few thousand keys."""
+    with_ua = classify.with_country(classify.with_user_agent_fields(hits, ua_dimension), addresses)
+    out = with_ua.join(F.broadcast(behaviour), on="visitor_key", how="left")
     bot_reason = F.coalesce("ua_bot_reason", "behaviour_bot_reason")
     is_bot = bot_reason.isNotNull()
     # Formats that log no method (BunnyCDN) count as GET: CDNs and streams serve GETs.
@@ -220,7 +243,16 @@ def weblog_silver(lines: DataFrame, ua_dimension_of, site: str, secret: str, lat
         F.coalesce("problem", date_window_problem(F.to_date("ts"), F.col("dt"), late_days)),
     )
     parsed = materialize(parsed.withColumn("line", raw_where_quarantined("line")))
-    hits = materialize(classify_hits(parsed.where(F.col("problem").isNull()), site, secret))
-    hits = finish_hits(hits, ua_dimension_of(hits))
+    usable = parsed.where(F.col("problem").isNull())
+    # The hits are classified in one pass that nothing reads twice: the dimensions and the
+    # behavioural rules come from the few parsed columns they need. Materialized hits for them
+    # cost a serialization and a shuffle of every wide hit: parsing and classifying 2M
+    # access-log lines took 36-40 s warm, 29-30 s so (2026-12-02, identical output).
+    hits = finish_hits(
+        classify_hits(usable, site, secret),
+        ua_dimension_of(usable.select("user_agent")),
+        behavioural_bot_reasons(behaviour_columns(usable, secret)),
+        addresses=usable.select(_hit_client_ip().alias("client_ip")),
+    )
     rejected = parsed.where(is_quarantined())
     return {"hits": hits, "quarantine": quarantine_rows(rejected, "weblog", "line"), "parsed": parsed}

@@ -287,11 +287,33 @@ def test_page_view_and_bot_cases(spark):
     # Materialized as weblog_silver does: over the whole unmaterialized lineage Spark's optimizer
     # took ~30 s to plan finish_hits for these few rows (0.6 s from the kept rows).
     hits = hits.localCheckpoint(eager=True)
-    final = weblogs.finish_hits(hits, classify.user_agent_dimension(hits))
+    final = weblogs.finish_hits(hits, classify.user_agent_dimension(hits), weblogs.behavioural_bot_reasons(hits))
     actual = final.select(F.col("source_file").alias("case"), "is_page_view", "is_bot", "bot_reason")
     expected_rows = [(c, *e) for c, _, e in PAGE_VIEW_CASES] + [(f"scraper request {i}", False, True, "request_rate") for i in range(len(FAST_SCRAPER))]
     expected = spark.createDataFrame(expected_rows, actual.schema)
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+BEHAVIOUR_COLUMN_CASES = [
+    ("a page", _line("81.2.69.1", "10:00:00", "GET", "/products/a", 200)),
+    ("robots.txt", _line("45.134.1.1", "10:00:00", "GET", "/robots.txt", 200)),
+    ("an address in the path: redacted before its type is told", _line("81.2.69.2", "10:00:00", "GET", "/u/ann@example.com", 200)),
+    ("an asset without a user agent", _line("81.2.69.3", "10:00:00", "GET", "/a.css", 200, "-")),
+]
+
+
+def test_behaviour_columns_are_the_classified_hits_columns(spark):
+    """weblog_silver feeds the behavioural rules from behaviour_columns instead of the classified
+    hits: the two must agree on every column the rules read."""
+    lines = spark.createDataFrame(BEHAVIOUR_COLUMN_CASES, "case string, line string").select(
+        "case", "line", F.lit("2026-11-28").cast("date").alias("dt"), F.lit("web-01").alias("host"))
+    parsed = parse_as_combined(lines).where("problem is null").localCheckpoint(eager=True)
+    columns = ["visitor_key", "ts", "path", "resource_type"]
+    expected = weblogs.classify_hits(parsed, "www.example.com", "k").select(*columns)
+    actual = weblogs.behaviour_columns(parsed, "k").select(*columns)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    assert expected.count() == len(BEHAVIOUR_COLUMN_CASES)
+    assert ("/u/[redacted-email]", "page") in {(r["path"], r["resource_type"]) for r in actual.collect()}
 
 
 @pytest.mark.parametrize(
