@@ -80,7 +80,8 @@ class S3Settings:
 
 # A table's batch of this many rows or more is large: it is written as Spark's split, one file per
 # task, not one file per date (lake.ONE_FILE_PER_DATE_ROWS), and staged it is published as its
-# files (Settings.publish_files_from_rows, its default).
+# files (Settings.publish_files_from_rows, its default; so is a smaller batch staged in large
+# files, lake.PUBLISH_FILES_FROM_MEAN_BYTES).
 LARGE_BATCH_ROWS = 2_000_000
 
 

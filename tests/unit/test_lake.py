@@ -166,6 +166,34 @@ def test_a_retried_publish_of_staged_files_holds_the_batch_once(spark, tmp_path)
     assert [(r["event_date"], r["country"]) for r in rows] == [(D1, "GB")]
 
 
+PUBLISH_BY_FILES_CASES = [
+    # description, files_from_rows, PUBLISH_FILES_FROM_MEAN_BYTES -> the writer of the published commit
+    pytest.param(10, 2**40, "Apache-Spark", id="few rows in small files: written again as one file per date"),
+    pytest.param(1, 2**40, "delta-rs", id="rows from files_from_rows on: published as its files"),
+    pytest.param(10, 1, "delta-rs", id="few rows in files of the mean size or more: published as its files"),
+    pytest.param(None, 1, "Apache-Spark", id="files_from_rows None: never by files, whatever their size"),
+]
+
+
+@pytest.mark.parametrize("files_from_rows, mean_bytes, writer", PUBLISH_BY_FILES_CASES)
+def test_a_staged_batch_is_published_by_files_when_it_has_the_rows_or_its_files_the_size(
+        spark, tmp_path, monkeypatch, files_from_rows, mean_bytes, writer):
+    from deltalake import DeltaTable
+
+    monkeypatch.setattr(lake, "PUBLISH_FILES_FROM_MEAN_BYTES", mean_bytes)
+    root = str(tmp_path / "lake")
+    lake.publish(spark, _hits(spark, D1, "FR"), "silver.hits", root, D1, D1, rows=1)
+    batch = _hits(spark, D1, "GB").localCheckpoint()
+    version = lake.stage(batch, "silver.hits", root, D1, rows=1)
+    lake.publish(spark, batch, "silver.hits", root, D1, D1, rows=1, staged_version=version, files_from_rows=files_from_rows,
+                 run_date=D1)
+    target = table("silver.hits").path(root)
+    last = DeltaTable(target).history(1)[0]
+    assert writer in (last.get("clientVersion") or last.get("engineInfo", "")), last
+    rows = spark.read.format("delta").load(target).select("event_date", "country").collect()
+    assert [(r["event_date"], r["country"]) for r in rows] == [(D1, "GB")]
+
+
 FAILED_COMMIT_CASES = [
     pytest.param(False, id="the commit failed: the copies are deleted, the date keeps its rows"),
     pytest.param(True, id="the commit landed, then its answer failed: the copies are the date's files and stay"),
