@@ -153,7 +153,7 @@ def main() -> int:
     stage("spark read + parse (first run, warms the JVM)", lambda: spark_stage(spark, paths, classify_too=False))
     stage("spark read + parse", lambda: spark_stage(spark, paths, classify_too=False))
     # Classification's code is compiled in its own first run (the parse's warm-up does not reach
-    # it): measured cold it was 36-48 s, then 29-33 s each run (2026-12-02).
+    # it): in two invocations its first run took 45.5 and 52.5 s, the next 39.2 and 37.7 s (2026-12-02).
     stage("spark read + parse + classify (first run)", lambda: spark_stage(spark, paths, classify_too=True))
     stage("spark read + parse + classify", lambda: spark_stage(spark, paths, classify_too=True))
     spark.stop()

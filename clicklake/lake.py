@@ -135,13 +135,13 @@ def publish(spark: SparkSession, batch: DataFrame, name: str, lake: str, start: 
     spec = table(name)
     target = spark_uri(spec.path(lake))
     batch = conform(batch, name)
-    if (staged_version is not None and run_date is not None and files_from_rows is not None and start == end
-            and ((rows is not None and rows >= files_from_rows)
-                 or staged_files_are_large(name, lake, run_date, staged_version, s3))):
+    commit = (staged_commit(name, lake, run_date, staged_version, s3)
+              if staged_version is not None and run_date is not None and files_from_rows is not None and start == end else None)
+    if commit is not None and ((rows is not None and rows >= files_from_rows) or files_are_large(commit)):
         if not is_delta_table(spark, spec.path(lake)):
             with jobs_named(spark, f"publish {name}: create the table"):
                 _create(spark, batch.limit(0), spec, target)  # its schema, properties and comment; no rows
-        version = publish_staged_files(name, lake, run_date, start, staged_version, s3)
+        version = publish_staged_files(name, lake, run_date, start, staged_version, commit, s3)
         if version is not None:
             return version
     if rows is not None and rows < ONE_FILE_PER_DATE_ROWS:
@@ -181,20 +181,21 @@ def staged_commit(name: str, lake: str, run_date: dt.date, staged_version: int, 
     return [json.loads(line) for line in log.splitlines() if line.strip()]
 
 
-def staged_files_are_large(name: str, lake: str, run_date: dt.date, staged_version: int, s3: S3Settings | None = None) -> bool:
-    """Whether the files a staged version added average PUBLISH_FILES_FROM_MEAN_BYTES or more."""
-    sizes = [a["add"]["size"] for a in staged_commit(name, lake, run_date, staged_version, s3) if "add" in a]
+def files_are_large(commit: list[dict]) -> bool:
+    """Whether the files a commit (staged_commit) added average PUBLISH_FILES_FROM_MEAN_BYTES or more."""
+    sizes = [a["add"]["size"] for a in commit if "add" in a]
     return bool(sizes) and sum(sizes) >= PUBLISH_FILES_FROM_MEAN_BYTES * len(sizes)
 
 
 def publish_staged_files(name: str, lake: str, run_date: dt.date, day: dt.date, staged_version: int,
-                         s3: S3Settings | None = None) -> int | None:
+                         commit: list[dict], s3: S3Settings | None = None) -> int | None:
     """Publish a staged version (of the run of `run_date`) holding the rows of one date `day` by its
     files: copy them into the table's folder and commit them there in place of the date's files,
     one Delta commit (delta-rs: Spark's Delta has no public API to commit files it did not just
-    write). Returns the new version, or None when the files cannot be taken as they are (no table
-    yet, columns that differ from the table's, a staged commit that is not a whole batch, files of
-    the batch already in the table beside others): then publish writes the rows as before.
+    write); `commit` is that staged version's log entry (staged_commit). Returns the new version,
+    or None when the files cannot be taken as they are (no table yet, columns that differ from the
+    table's, a staged commit that is not a whole batch, files of the batch already in the table
+    beside others): then publish writes the rows as before.
     A retry after a publish that stopped half way is safe: a copy already made is made again, and
     a batch whose files are the date's files already is published (its version is returned).
 
@@ -224,7 +225,6 @@ def publish_staged_files(name: str, lake: str, run_date: dt.date, day: dt.date, 
     if (sorted(_columns(staged_table.schema().to_json())) != sorted(_columns(published.schema().to_json()))
             or staged_table.metadata().partition_columns != published.metadata().partition_columns):
         return rewrite("its columns differ from the table's")
-    commit = staged_commit(name, lake, run_date, staged_version, s3)
     info = next((a["commitInfo"] for a in commit if "commitInfo" in a), {})
     parameters = info.get("operationParameters", {})
     if info.get("operation") != "WRITE" or parameters.get("mode") != "Overwrite" or parameters.get("predicate"):
