@@ -6,8 +6,9 @@ DuckDB yardstick doing the same parse on the same gzip files, in one invocation.
 
 Lines come from the project's generator (one generated day, its access-log lines repeated until
 there are enough, each copy's clients moved to other networks so that a copy is other visitors);
-they are written once under .cache/bench/ and reused while the arguments stay the same. Prints a table per stage (seconds, lines/s, peak RSS of the whole process tree, the JVM
-included) and, as the last line, one JSON object. A benchmark, not a test: nothing is asserted.
+they are written once under .cache/bench/ and reused while the arguments stay the same. Prints a
+table per stage (seconds, lines/s, peak RSS of the whole process tree, the JVM included) and, as
+the last line, one JSON object. A benchmark, not a test: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def as_other_visitors(line: str, copy: int) -> str:
     """The line with its IPv4 client moved to another /16 for each copy of the day: a copy is
     other visitors doing the same, as on a day with that many more visitors. Repeated as they
     were, 2M lines held the base day's 19,358 networks and its visitors, so every per-visitor or
-    per-address aggregation shrank as it never does on a real day of 2M lines."""
+    per-address aggregation shrank as it never does on a real day of 2M lines. The second octet
+    wraps: copy 256 is copy 0's visitors again (2M lines take 16 copies of the default day)."""
     if copy == 0:
         return line
     first, dot, rest = line.partition(".")
