@@ -97,6 +97,8 @@ def anonymize_ip(ip: Column) -> Column:
 
 def anonymize_ip_list(addresses: Column) -> Column:
     """'a, b, c' -> the anonymized addresses, ', '-joined; entries that are not IPs are dropped."""
+    # Lambdas keep the hits' classification out of whole-stage code generation, which measured
+    # faster (2M access-log lines: 15.7-16.3 s against 21.1-27.0 s fused; README, Performance).
     each = F.transform(F.split(addresses, r",\s*"), lambda a: anonymize_ip(F.trim(a)))
     kept = F.filter(each, lambda a: a.isNotNull())
     return F.when(F.size(kept) > 0, F.array_join(kept, ", "))
